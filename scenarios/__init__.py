@@ -1,0 +1,1 @@
+"""Scenarios: bring a lab up, drive traffic, capture on its segments, assert from the captures, report."""

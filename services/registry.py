@@ -1,0 +1,28 @@
+"""The services a lab file may name, as plain data for the lab engine (entry point `wirelab.services`).
+
+argv placeholders: {python} {node} {lab_dir} {data} {iface}; `ready` lists the sockets ("tcp/PORT" or
+"udp/PORT") whose opening shows the service is ready.
+"""
+
+SERVICES: dict[str, dict] = {
+    "echo-udp": {
+        "argv": ["{python}", "-m", "services.echo", "--udp", "--port", "7"],
+        "ready": ["udp/7"],
+        "about": "UDP echo server (RFC 862) on port 7",
+    },
+    "echo-tcp": {
+        "argv": ["{python}", "-m", "services.echo", "--tcp", "--port", "7"],
+        "ready": ["tcp/7"],
+        "about": "TCP echo server (RFC 862) on port 7",
+    },
+    "uppercase-udp": {
+        "argv": ["{python}", "-m", "services.sockets.server", "--udp", "--port", "12000"],
+        "ready": ["udp/12000"],
+        "about": "the course's UDPServer: answers each datagram in upper case (port 12000)",
+    },
+    "uppercase-tcp": {
+        "argv": ["{python}", "-m", "services.sockets.server", "--tcp", "--port", "12000"],
+        "ready": ["tcp/12000"],
+        "about": "the course's TCPServer: answers each line in upper case (port 12000)",
+    },
+}

@@ -1,0 +1,232 @@
+"""The `wirelab` command."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from importlib.metadata import entry_points
+from pathlib import Path
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from . import lab as labs
+from .errors import WirelabError
+from .gen import star
+from .graph import to_dot, to_svg
+from .loader import load
+from .progress import Progress
+from .state import LabState, all_labs
+
+out = Console(highlight=False)
+
+
+class Group(click.Group):
+    """Errors a user can cause print as one line, without a traceback, and exit 2."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except WirelabError as e:
+            click.echo(f"wirelab: {e}", err=True)
+            sys.exit(2)
+        except KeyboardInterrupt:
+            click.echo("wirelab: interrupted", err=True)
+            sys.exit(130)
+
+
+@click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]})
+def main() -> None:
+    """wirelab: virtual network labs from YAML files, on network namespaces or containers (needs root)."""
+
+
+def _backend_option(f):
+    return click.option("--backend", "-b", default=None,
+                        help="netns (default, or $WIRELAB_BACKEND) or docker")(f)
+
+
+@main.command()
+@click.argument("lab_file")
+@_backend_option
+@click.option("--no-services", is_flag=True, help="make the network only; start no services")
+@click.option("--quiet", "-q", is_flag=True)
+def up(lab_file: str, backend: str | None, no_services: bool, quiet: bool) -> None:
+    """Bring a lab up: LAB_FILE is a path or the name of a lab under topology/labs/."""
+    lab = load(lab_file)
+    progress = Progress(quiet=quiet)
+    progress.note(f"[bold]{lab.name}[/]: {len(lab.nodes)} nodes, {len(lab.segments)} segments "
+                  f"on {backend or labs.DEFAULT_BACKEND}")
+    labs.up(lab, backend=backend, progress=progress, services=not no_services)
+    progress.done(f"lab {lab.name} is up")
+    if not quiet:
+        out.print(f"next: wirelab ps {lab.name} · wirelab shell {lab.name} NODE · wirelab down {lab.name}")
+
+
+@main.command()
+@click.argument("lab", required=False)
+@click.option("--all", "all_", is_flag=True, help="every lab that is up")
+@click.option("--quiet", "-q", is_flag=True)
+def down(lab: str | None, all_: bool, quiet: bool) -> None:
+    """Remove exactly what `up` made for LAB (also after a crash)."""
+    if not lab and not all_:
+        raise WirelabError("name a lab (wirelab down LAB) or use --all")
+    names = all_labs() if all_ else [_lab_name(lab)]
+    for name in names:
+        progress = Progress(quiet=quiet)
+        if labs.down(name, progress):
+            progress.done(f"lab {name} is down")
+        elif not all_:
+            raise WirelabError(f"lab {name!r} is not up; labs up: {', '.join(all_labs()) or 'none'}")
+    if all_ and not names and not quiet:
+        out.print("no labs are up")
+
+
+def _lab_name(ref: str) -> str:
+    """A lab is named by its name, or by its file (for `wirelab down topology/labs/campus.yaml`)."""
+    if LabState.load(ref) is None and (Path(ref).is_file() or ref.endswith(".yaml")):
+        try:
+            return load(ref).name
+        except WirelabError:
+            pass
+    return ref
+
+
+@main.command()
+@click.argument("lab", required=False)
+@click.option("--json", "as_json", is_flag=True, help="machine-readable")
+def ps(lab: str | None, as_json: bool) -> None:
+    """Labs that are up: nodes, interfaces, live addresses, and what runs there."""
+    names = [_lab_name(lab)] if lab else all_labs()
+    report = [_describe(labs.attach(n)) for n in names]
+    if as_json:
+        click.echo(json.dumps(report if not lab else report[0], indent=1))
+        return
+    if not report:
+        out.print("no labs are up")
+    for r in report:
+        t = Table(title=f"{r['name']} ({r['backend']}, {r['status']})", title_justify="left")
+        for col in ("node", "kind", "interface", "segment", "address", "mac", "processes"):
+            t.add_column(col)
+        for node, n in r["nodes"].items():
+            procs = "\n".join(f"{p['pid']} {p['cmd'][:60]}" for p in n["processes"]) or "-"
+            for i, iface in enumerate(n["interfaces"]):
+                t.add_row(node if i == 0 else "", n["kind"] if i == 0 else "", iface["name"], iface["segment"],
+                          ", ".join(iface["addresses"]) or "-", iface["mac"], procs if i == 0 else "")
+        out.print(t)
+
+
+def _describe(running: labs.RunningLab) -> dict:
+    nodes = {}
+    for name, spec in running.nodes.items():
+        live = {}
+        proc = running.run(name, ["ip", "-j", "addr", "show"], timeout=10)
+        if proc.returncode == 0 and proc.stdout.strip():
+            for link in json.loads(proc.stdout):
+                live[link["ifname"]] = [f"{a['local']}/{a['prefixlen']}" for a in link.get("addr_info", [])
+                                        if a.get("family") == "inet"]
+        nodes[name] = {
+            "kind": spec["kind"],
+            "interfaces": [{"name": i["name"], "segment": i["segment"], "mac": i["mac"],
+                            "configured": i["address"], "addresses": live.get(i["name"], [])}
+                           for i in spec["interfaces"]],
+            "processes": [{"pid": p, "cmd": c} for p, c in running.processes(name)],
+        }
+    s = running.state
+    return {"name": s.name, "backend": s.backend, "status": s.status, "source": s.source,
+            "segments": s.lab["segments"], "nodes": nodes}
+
+
+@main.command("exec", context_settings={"ignore_unknown_options": True})
+@click.argument("lab")
+@click.argument("node")
+@click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
+def exec_(lab: str, node: str, command: tuple[str, ...]) -> None:
+    """Run COMMAND on NODE (after `--`); its exit status is wirelab's."""
+    argv = labs.attach(_lab_name(lab)).argv(node, list(command))
+    os.execvp(argv[0], argv)
+
+
+@main.command()
+@click.argument("lab")
+@click.argument("node")
+def shell(lab: str, node: str) -> None:
+    """An interactive shell on NODE; the prompt and `hostname` name the node."""
+    running = labs.attach(_lab_name(lab))
+    argv = running.argv(node, ["bash", "-i"], interactive=True)
+    env = os.environ | {"debian_chroot": running.name, "WIRELAB_LAB": running.name, "WIRELAB_NODE": node}
+    os.execvpe(argv[0], argv, env)
+
+
+@main.command()
+@click.argument("lab")
+@click.option("--output", "-o", type=click.Path(), help="file to write (default: LAB.svg in this folder)")
+@click.option("--format", "fmt", type=click.Choice(["svg", "dot"]), default="svg")
+def graph(lab: str, output: str | None, fmt: str) -> None:
+    """Draw a lab (up or only a file) as SVG."""
+    state = LabState.load(lab)
+    data = state.lab if state else load(lab).to_dict()
+    dot = to_dot(data)
+    text = dot if fmt == "dot" else to_svg(dot)
+    if output == "-":
+        click.echo(text, nl=False)
+        return
+    path = Path(output or f"{data['name']}.{fmt}")
+    path.write_text(text)
+    out.print(f"wrote {path}")
+
+
+@main.command()
+@click.argument("lab", required=False)
+@click.argument("segment", required=False)
+@click.option("--write", "-w", "write", default=None, help="pcap file, or - for stdout (wireshark -k -i -)")
+@click.option("--filter", "-f", "bpf", default="", help="capture filter (BPF), e.g. 'arp or icmp'")
+@click.option("--count", "-c", type=int, default=None, help="stop after this many packets")
+def capture(lab: str, segment: str, write: str | None, bpf: str, count: int | None) -> None:
+    """Live capture on a segment (all its ports, as its bridge sees them)."""
+    if not lab or not segment:
+        raise WirelabError("usage: wirelab capture LAB SEGMENT [-w FILE|-] [-f FILTER]")
+    running = labs.attach(_lab_name(lab))
+    argv = ["tcpdump", "-i", running.bridge(segment), "-U"]
+    if count:
+        argv += ["-c", str(count)]
+    if write:
+        argv += ["-w", write]
+    else:
+        argv += ["-l", "-n", "-e"]
+    if bpf:
+        argv += [bpf]
+    argv = running.backend.segment_argv(running.state, segment, argv)
+    os.execvp(argv[0], argv)
+
+
+@main.group("gen")
+def gen() -> None:
+    """Generate lab files."""
+
+
+@gen.command("star")
+@click.option("--hosts", "-n", type=int, required=True)
+@click.option("--name", default=None)
+def gen_star(hosts: int, name: str | None) -> None:
+    """One switch and N hosts; prints the lab file."""
+    try:
+        click.echo(star(hosts, name), nl=False)
+    except ValueError as e:
+        raise WirelabError(str(e)) from None
+
+
+@main.command()
+@click.argument("lab_file")
+def check(lab_file: str) -> None:
+    """Check a lab file without bringing it up."""
+    lab = load(lab_file)
+    out.print(f"{lab.name}: {len(lab.nodes)} nodes, {len(lab.segments)} segments: ok")
+
+
+for _ep in entry_points(group="wirelab.commands"):
+    try:
+        main.add_command(_ep.load(), _ep.name)
+    except ImportError:
+        pass  # an extension that is not installed adds nothing

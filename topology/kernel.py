@@ -1,0 +1,165 @@
+"""Thin access to the kernel pieces the backends need: `ip`/`tc` batches, sysctls and UTS namespaces.
+
+Namespaces are entered per thread with setns(2), so many nodes are configured from one process without
+forking a helper per node.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import errno
+import os
+import shutil
+import subprocess
+import threading
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import TypeVar
+
+from .errors import WirelabError
+
+CLONE_NEWUTS = 0x04000000
+CLONE_NEWNET = 0x40000000
+MS_BIND = 4096
+MNT_DETACH = 2
+
+_libc = ctypes.CDLL(None, use_errno=True)
+T = TypeVar("T")
+
+
+class KernelError(WirelabError):
+    pass
+
+
+def _check(ret: int, what: str) -> None:
+    if ret != 0:
+        e = ctypes.get_errno()
+        raise OSError(e, f"{what}: {os.strerror(e)}")
+
+
+def require_root() -> None:
+    if os.geteuid() != 0:
+        raise WirelabError("wirelab needs root to make namespaces, links and bridges; run it with sudo")
+    missing = [t for t in ("ip", "tc", "nsenter") if shutil.which(t) is None]
+    if missing:
+        raise WirelabError(f"missing {', '.join(missing)}; install iproute2 and util-linux (make setup does)")
+
+
+def run_batch(tool: str, lines: Iterable[str], netns: str | None = None) -> None:
+    """Run `ip -batch -` or `tc -batch -`, optionally inside a named namespace. One process, many commands."""
+    text = "\n".join(lines)
+    if not text:
+        return
+    argv = [tool] + (["-n", netns] if netns else []) + ["-batch", "-"]
+    proc = subprocess.run(argv, input=text + "\n", capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise KernelError(f"{tool}{' in ' + netns if netns else ''} failed: {proc.stderr.strip()}")
+
+
+def in_netns(ns_path: str, fn: Callable[[], T]) -> T:
+    """Call fn in a short-lived thread that has entered the network namespace at ns_path."""
+    out: dict[str, object] = {}
+
+    def body() -> None:
+        fd = os.open(ns_path, os.O_RDONLY)
+        try:
+            _check(_libc.setns(fd, CLONE_NEWNET), f"setns {ns_path}")
+        finally:
+            os.close(fd)
+        try:
+            out["value"] = fn()
+        except BaseException as e:  # handed back to the caller's thread
+            out["error"] = e
+
+    t = threading.Thread(target=body)
+    t.start()
+    t.join()
+    if "error" in out:
+        raise out["error"]  # type: ignore[misc]
+    return out["value"]  # type: ignore[return-value]
+
+
+def write_sysctls(values: dict[str, str]) -> None:
+    """Write sysctls of the calling thread's network namespace (use inside in_netns)."""
+    for key, value in values.items():
+        path = Path("/proc/sys") / key.replace(".", "/")
+        try:
+            path.write_text(value)
+        except FileNotFoundError:
+            if "bridge" in key or "ipv6" in key:  # module not present: nothing to switch off
+                continue
+            raise
+
+
+def make_uts(path: Path, hostname: str) -> None:
+    """A persistent UTS namespace holding `hostname`, pinned by a bind mount at `path`."""
+
+    def body() -> None:
+        _check(_libc.unshare(CLONE_NEWUTS), "unshare(CLONE_NEWUTS)")
+        name = hostname.encode()
+        _check(_libc.sethostname(name, len(name)), "sethostname")
+        path.touch()
+        src = f"/proc/thread-self/ns/uts".encode()
+        _check(_libc.mount(src, str(path).encode(), None, MS_BIND, None), f"bind {path}")
+
+    err: list[BaseException] = []
+
+    def guarded() -> None:
+        try:
+            body()
+        except BaseException as e:
+            err.append(e)
+
+    t = threading.Thread(target=guarded)
+    t.start()
+    t.join()
+    if err:
+        raise err[0]
+
+
+def unmount(path: Path) -> None:
+    if _libc.umount2(str(path).encode(), MNT_DETACH) != 0:
+        e = ctypes.get_errno()
+        if e not in (errno.EINVAL, errno.ENOENT):
+            raise OSError(e, f"umount {path}: {os.strerror(e)}")
+
+
+def parallel(fn: Callable[[T], object], items: list[T], workers: int = 8) -> None:
+    """Run fn over items concurrently; the first error is raised after all finished."""
+    if not items:
+        return
+    with ThreadPoolExecutor(max_workers=min(workers, len(items))) as pool:
+        for fut in [pool.submit(fn, it) for it in items]:
+            fut.result()
+
+
+_netem: bool | None = None
+
+
+def has_netem() -> bool:
+    """Does this kernel have sch_netem? Probed once, in a throwaway namespace."""
+    global _netem
+    if _netem is None:
+        ns = f"wlprobe{os.getpid()}"
+        try:
+            run_batch("ip", [f"netns add {ns}"])
+            r = subprocess.run(["ip", "netns", "exec", ns, "sh", "-c",
+                                "ip link add d0 type dummy && tc qdisc add dev d0 root netem delay 1ms"],
+                               capture_output=True)
+            _netem = r.returncode == 0
+        finally:
+            subprocess.run(["ip", "netns", "del", ns], capture_output=True)
+    return _netem
+
+
+def netns_pids(ns: str) -> list[int]:
+    r = subprocess.run(["ip", "netns", "pids", ns], capture_output=True, text=True)
+    return [int(p) for p in r.stdout.split()] if r.returncode == 0 else []
+
+
+def existing_netns() -> set[str]:
+    try:
+        return set(os.listdir("/run/netns"))
+    except FileNotFoundError:
+        return set()

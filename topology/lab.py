@@ -1,0 +1,222 @@
+"""Bringing labs up and down, and working with a lab that is up, through whichever backend made it.
+
+This is the API the CLI, the scenarios and the tests use:
+
+    running = up(load("campus"))          # or attach("campus") for a lab already up
+    running.run("client1", ["ping", "-c1", "10.0.2.10"])
+    with running.capture("lan1") as cap: ...
+    down("campus")
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import signal
+import subprocess
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+from .backend import Backend, get_backend
+from .errors import WirelabError
+from .model import Lab
+from .progress import Progress
+from .registry import lookup
+from .state import LabState, ServiceRecord, all_labs, lab_dir
+
+DEFAULT_BACKEND = os.environ.get("WIRELAB_BACKEND", "netns")
+
+
+class RunningLab:
+    """A lab that is up: run commands on its nodes, start services, capture on its segments."""
+
+    def __init__(self, state: LabState, backend: Backend):
+        self.state, self.backend = state, backend
+
+    @property
+    def name(self) -> str:
+        return self.state.name
+
+    @property
+    def nodes(self) -> dict[str, dict]:
+        return self.state.lab["nodes"]
+
+    @property
+    def segments(self) -> dict[str, dict]:
+        return self.state.lab["segments"]
+
+    def address(self, node: str, segment: str | None = None) -> str:
+        """A node's address (without prefix) on a segment, or its first one."""
+        for iface in self.nodes[node]["interfaces"]:
+            if (segment is None or iface["segment"] == segment) and iface["address"] not in (None, "dhcp"):
+                return iface["address"].split("/")[0]
+        raise WirelabError(f"node {node} has no static address{' on ' + segment if segment else ''}")
+
+    def interface(self, node: str, segment: str) -> dict:
+        return next(i for i in self.nodes[node]["interfaces"] if i["segment"] == segment)
+
+    def argv(self, node: str, argv: list[str], interactive: bool = False) -> list[str]:
+        return self.backend.node_argv(self.state, node, argv, interactive=interactive)
+
+    def run(self, node: str, argv: list[str], *, check: bool = False, timeout: float | None = 60,
+            input: str | None = None) -> subprocess.CompletedProcess:
+        proc = subprocess.run(self.argv(node, argv), capture_output=True, text=True, timeout=timeout, input=input)
+        if check and proc.returncode != 0:
+            raise WirelabError(f"{node}: `{shlex.join(argv)}` exited {proc.returncode}: "
+                               f"{(proc.stderr or proc.stdout).strip()[-400:]}")
+        return proc
+
+    def popen(self, node: str, argv: list[str], **kw) -> subprocess.Popen:
+        return subprocess.Popen(self.argv(node, argv), **kw)
+
+    def segment_popen(self, segment: str, argv: list[str], **kw) -> subprocess.Popen:
+        return subprocess.Popen(self.backend.segment_argv(self.state, segment, argv), **kw)
+
+    def bridge(self, segment: str) -> str:
+        return self.backend.bridge(self.state, segment)
+
+    # services ------------------------------------------------------------------------------------
+
+    def start_service(self, node: str, name: str, args: list[str] | None = None,
+                      iface: str | None = None) -> ServiceRecord:
+        sdef = lookup(name)
+        values = self.backend.placeholders(self.state, node) | {"iface": iface or ""}
+        argv = sdef.command(**values) + [a.format(**values) for a in (args or [])]
+        logdir = lab_dir(self.name) / "logs"
+        logdir.mkdir(parents=True, exist_ok=True)
+        log = logdir / f"{node}-{name}{'-' + iface if iface else ''}.log"
+        env = os.environ | sdef.env | {"PYTHONUNBUFFERED": "1"}
+        with open(log, "ab") as out:
+            proc = subprocess.Popen(self.argv(node, argv), stdout=out, stderr=subprocess.STDOUT,
+                                    stdin=subprocess.DEVNULL, start_new_session=True, env=env)
+        rec = ServiceRecord(node=node, name=name, pid=proc.pid, log=str(log), argv=argv)
+        self.state.services.append(rec)
+        self.state.save()
+        return rec
+
+    def wait_ready(self, rec: ServiceRecord, timeout: float = 20.0) -> None:
+        """Observe readiness: every port the service declares has a listening socket in the node."""
+        sdef = lookup(rec.name)
+        deadline = time.monotonic() + timeout
+        while True:
+            if _exited(rec.pid):
+                tail = Path(rec.log).read_text(errors="replace")[-600:] if Path(rec.log).exists() else ""
+                raise WirelabError(f"service {rec.name} on {rec.node} exited at start; its log ({rec.log}) ends:\n{tail}")
+            if not sdef.ready or self._listening(rec.node, sdef.ready):
+                return
+            if time.monotonic() > deadline:
+                raise WirelabError(f"service {rec.name} on {rec.node} did not open {sdef.ready} within "
+                                   f"{timeout:.0f} s; see {rec.log}")
+            time.sleep(0.05)
+
+    def _listening(self, node: str, ports: tuple[tuple[str, int], ...]) -> bool:
+        out = self.run(node, ["ss", "-Hlntu"], timeout=10).stdout
+        open_ports = set()
+        for line in out.splitlines():
+            f = line.split()
+            if len(f) >= 5:
+                open_ports.add((f[0], int(f[4].rsplit(":", 1)[1])))
+        return all((proto, port) in open_ports for proto, port in ports)
+
+    def start_services(self, progress: Progress) -> None:
+        wanted = []
+        for node, spec in self.nodes.items():
+            for svc in spec["services"]:
+                wanted.append((node, svc["name"], svc["args"], None))
+            for iface in spec["interfaces"]:
+                if iface["address"] == "dhcp":
+                    wanted.append((node, "dhcp-client", [], iface["name"]))
+        if not wanted:
+            return
+        with progress.step("services", len(wanted)):
+            recs = [self.start_service(n, s, a, iface=i) for n, s, a, i in wanted]
+            for rec in recs:
+                self.wait_ready(rec)
+
+    def stop_service(self, rec: ServiceRecord) -> None:
+        try:
+            os.killpg(rec.pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+        self.state.services = [s for s in self.state.services if s.pid != rec.pid]
+        self.state.save()
+
+    def processes(self, node: str) -> list[tuple[int, str]]:
+        out = []
+        for pid in self.backend.node_pids(self.state, node):
+            try:
+                cmd = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode().strip()
+            except OSError:
+                continue
+            out.append((pid, cmd))
+        return out
+
+    def capture(self, segment: str, path: Path | str, filter: str = ""):
+        from .capture import Capture
+
+        return Capture(self, segment, Path(path), filter)
+
+
+def up(lab: Lab, backend: str | None = None, progress: Progress | None = None,
+       services: bool = True) -> RunningLab:
+    progress = progress or Progress(quiet=True)
+    be = get_backend(backend or DEFAULT_BACKEND)
+    be.check(lab)
+    for svc in (s for n in lab.nodes.values() for s in n.services):
+        lookup(svc.name)  # an unknown service is refused before anything is made
+    old = LabState.load(lab.name)
+    if old is not None:
+        raise WirelabError(f"lab {lab.name} is already up (backend {old.backend}); run `wirelab down {lab.name}` first")
+    state = LabState(name=lab.name, hash=lab.hash, backend=be.name,
+                     source=str(lab.source) if lab.source else None, lab=lab.to_dict())
+    be.plan(lab, state)
+    state.save()  # before any object exists: `down` knows what to remove even after kill -9
+    running = RunningLab(state, be)
+    try:
+        be.up(lab, state, progress)
+        if services:
+            running.start_services(progress)
+    except BaseException:
+        progress.note(f"[red]bring-up of {lab.name} failed; removing what was made[/]")
+        down(lab.name, progress=Progress(quiet=True))
+        raise
+    state.status = "up"
+    state.save()
+    return running
+
+
+def attach(name: str) -> RunningLab:
+    state = LabState.load(name)
+    if state is None:
+        up_now = ", ".join(all_labs()) or "none"
+        raise WirelabError(f"lab {name!r} is not up (labs up: {up_now}); bring it up with `wirelab up {name}`")
+    return RunningLab(state, get_backend(state.backend))
+
+
+def down(name: str, progress: Progress | None = None) -> bool:
+    """Remove everything the lab's record names. Returns False when there was no such lab."""
+    progress = progress or Progress(quiet=True)
+    state = LabState.load(name)
+    if state is None:
+        return False
+    get_backend(state.backend).down(state, progress)
+    import shutil
+
+    shutil.rmtree(state.dir, ignore_errors=True)
+    return True
+
+
+def _exited(pid: int) -> bool:
+    try:
+        waited, _ = os.waitpid(pid, os.WNOHANG)
+        return waited == pid
+    except ChildProcessError:
+        try:
+            os.kill(pid, 0)
+            return False
+        except ProcessLookupError:
+            return True
+
+
+__all__ = ["RunningLab", "up", "down", "attach", "asdict"]

@@ -1,0 +1,73 @@
+"""What a backend made for a lab, recorded before it makes it, so `down` can remove exactly that.
+
+The record lives under /run/wirelab (tmpfs: it goes with the namespaces at reboot). It is written
+before the first kernel object is made, so even after `kill -9` halfway through `up` the names to
+remove are known.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+RUN_DIR = Path(os.environ.get("WIRELAB_RUN", "/run/wirelab"))
+
+
+@dataclass
+class ServiceRecord:
+    node: str
+    name: str
+    pid: int
+    log: str
+    argv: list[str]
+
+
+@dataclass
+class LabState:
+    name: str
+    hash: str
+    backend: str
+    source: str | None
+    status: str = "starting"  # starting -> up; anything else after a crash is still cleaned by down
+    created: float = field(default_factory=time.time)
+    lab: dict = field(default_factory=dict)  # Lab.to_dict() with addresses filled in
+    objects: dict = field(default_factory=dict)  # backend-specific names of what it made
+    services: list[ServiceRecord] = field(default_factory=list)
+
+    @property
+    def dir(self) -> Path:
+        return lab_dir(self.name)
+
+    def save(self) -> None:
+        self.dir.mkdir(parents=True, exist_ok=True)
+        tmp = self.dir / "state.json.tmp"
+        tmp.write_text(json.dumps(asdict(self), indent=1))
+        os.replace(tmp, self.dir / "state.json")
+
+    @classmethod
+    def load(cls, name: str) -> LabState | None:
+        path = lab_dir(name) / "state.json"
+        try:
+            data = json.loads(path.read_text())
+        except FileNotFoundError:
+            return None
+        data["services"] = [ServiceRecord(**s) for s in data.get("services", [])]
+        return cls(**data)
+
+    def node_dir(self, node: str) -> Path:
+        """A writable folder for one node's service data (leases, spools, logs)."""
+        d = self.dir / "nodes" / node
+        d.mkdir(parents=True, exist_ok=True)
+        return d
+
+
+def lab_dir(name: str) -> Path:
+    return RUN_DIR / "labs" / name
+
+
+def all_labs() -> list[str]:
+    base = RUN_DIR / "labs"
+    return sorted(p.name for p in base.iterdir() if (p / "state.json").exists()) if base.exists() else []
