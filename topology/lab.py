@@ -90,7 +90,7 @@ class RunningLab:
         with open(log, "ab") as out:
             proc = subprocess.Popen(self.argv(node, argv), stdout=out, stderr=subprocess.STDOUT,
                                     stdin=subprocess.DEVNULL, start_new_session=True, env=env)
-        rec = ServiceRecord(node=node, name=name, pid=proc.pid, log=str(log), argv=argv)
+        rec = ServiceRecord(node=node, name=name, pid=proc.pid, log=str(log), argv=argv, iface=iface)
         self.state.services.append(rec)
         self.state.save()
         return rec
@@ -103,21 +103,30 @@ class RunningLab:
             if _exited(rec.pid):
                 tail = Path(rec.log).read_text(errors="replace")[-600:] if Path(rec.log).exists() else ""
                 raise WirelabError(f"service {rec.name} on {rec.node} exited at start; its log ({rec.log}) ends:\n{tail}")
-            if not sdef.ready or self._listening(rec.node, sdef.ready):
+            if self._ready(rec, sdef.ready):
                 return
             if time.monotonic() > deadline:
                 raise WirelabError(f"service {rec.name} on {rec.node} did not open {sdef.ready} within "
                                    f"{timeout:.0f} s; see {rec.log}")
             time.sleep(0.05)
 
-    def _listening(self, node: str, ports: tuple[tuple[str, int], ...]) -> bool:
-        out = self.run(node, ["ss", "-Hlntu"], timeout=10).stdout
-        open_ports = set()
-        for line in out.splitlines():
-            f = line.split()
-            if len(f) >= 5:
-                open_ports.add((f[0], int(f[4].rsplit(":", 1)[1])))
-        return all((proto, port) in open_ports for proto, port in ports)
+    def _ready(self, rec: ServiceRecord, ready: tuple[tuple[str, str], ...]) -> bool:
+        sockets = {(proto, int(port)) for proto, port in ready if proto in ("tcp", "udp")}
+        if sockets:
+            listening = set()
+            for line in self.run(rec.node, ["ss", "-Hlntu"], timeout=10).stdout.splitlines():
+                f = line.split()
+                if len(f) >= 5:
+                    listening.add((f[0], int(f[4].rsplit(":", 1)[1])))
+            if not sockets <= listening:
+                return False
+        for proto, what in ready:
+            if proto == "ipv4":
+                dev = what.format(iface=rec.iface or "")
+                out = self.run(rec.node, ["ip", "-4", "-o", "addr", "show", "dev", dev], timeout=10).stdout
+                if "inet " not in out:
+                    return False
+        return True
 
     def start_services(self, progress: Progress) -> None:
         wanted = []

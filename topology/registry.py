@@ -6,6 +6,9 @@ protocol package by name:
 
     {"echo-udp": {"argv": ["{python}", "-m", "services.echo", "--udp"], "ready": ["udp/7"], "about": "..."}}
 
+`ready` lists what shows the service is ready: "tcp/PORT" or "udp/PORT" (a listening socket in the node),
+or "ipv4/{iface}" (the interface holds an IPv4 address: a DHCP client has bound its lease).
+
 Placeholders in argv: {python}, {node}, {lab_dir} (the lab file's folder), {data} (a writable folder of
 the node's), {iface} (for per-interface services such as a DHCP client).
 """
@@ -23,7 +26,9 @@ from .errors import WirelabError
 class ServiceDef:
     name: str
     argv: tuple[str, ...]
-    ready: tuple[tuple[str, int], ...] = ()  # (proto, port): the port a listening socket must open on
+    # ("tcp"|"udp", port): a listening socket must open on that port; ("ipv4", "{iface}"): the interface
+    # must hold an IPv4 address (a DHCP client has bound its lease)
+    ready: tuple[tuple[str, str], ...] = ()
     about: str = ""
     per_interface: bool = False
     env: dict[str, str] = field(default_factory=dict)
@@ -37,7 +42,7 @@ def registry() -> dict[str, ServiceDef]:
     out: dict[str, ServiceDef] = {}
     for ep in entry_points(group="wirelab.services"):
         for name, spec in ep.load().items():
-            ready = tuple((r.split("/")[0], int(r.split("/")[1])) for r in spec.get("ready", []))
+            ready = tuple(tuple(r.split("/", 1)) for r in spec.get("ready", []))
             out[name] = ServiceDef(name=name, argv=tuple(spec["argv"]), ready=ready,
                                    about=spec.get("about", ""), per_interface=spec.get("per_interface", False),
                                    env=dict(spec.get("env", {})))

@@ -23,6 +23,7 @@ class ServiceRecord:
     pid: int
     log: str
     argv: list[str]
+    iface: str | None = None
 
 
 @dataclass
