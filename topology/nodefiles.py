@@ -10,8 +10,10 @@ def node_files(lab: Lab, node: Node) -> dict[str, str]:
     for other in lab.nodes.values():
         for iface in other.interfaces:
             if iface.address:
-                hosts.append(f"{iface.address.ip}\t{other.name}-{iface.name}" +
-                             (f" {other.name}" if iface is _first_static(other) else ""))
+                names = f"{other.name}-{iface.name}"
+                if iface is _first_static(other):
+                    names = f"{other.name} {names}"
+                hosts.append(f"{iface.address.ip}\t{names}")
     if lab.dns:
         resolv = [f"nameserver {a}" for a in lab.dns]
         if lab.domain:
