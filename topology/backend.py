@@ -7,7 +7,9 @@ those in `topology.lab`, the same for every backend.
 
 from __future__ import annotations
 
+import sys
 from abc import ABC, abstractmethod
+from pathlib import Path
 from typing import ClassVar
 
 from .errors import WirelabError
@@ -21,6 +23,7 @@ class Backend(ABC):
 
     def check(self, lab: Lab) -> None:
         """Refuse, with a clear reason, a lab this backend or this host cannot realise. Makes nothing."""
+        return None
 
     @abstractmethod
     def plan(self, lab: Lab, state: LabState) -> None:
@@ -52,9 +55,7 @@ class Backend(ABC):
 
     def placeholders(self, state: LabState, node: str) -> dict[str, str]:
         """Values for a service argv's placeholders, as the node sees them."""
-        import sys
-
-        lab_dir = str(state.source and __import__("pathlib").Path(state.source).parent or "")
+        lab_dir = str(Path(state.source).parent) if state.source else ""
         return {"python": sys.executable, "node": node, "lab_dir": lab_dir,
                 "data": str(state.node_dir(node))}
 

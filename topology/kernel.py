@@ -100,7 +100,7 @@ def make_uts(path: Path, hostname: str) -> None:
         name = hostname.encode()
         _check(_libc.sethostname(name, len(name)), "sethostname")
         path.touch()
-        src = f"/proc/thread-self/ns/uts".encode()
+        src = b"/proc/thread-self/ns/uts"
         _check(_libc.mount(src, str(path).encode(), None, MS_BIND, None), f"bind {path}")
 
     err: list[BaseException] = []

@@ -61,7 +61,10 @@ def loads(text: str, filename: str = "<lab>", source: Path | None = None) -> Lab
     errors = sorted(validator.iter_errors(data), key=lambda e: (line(tuple(e.absolute_path)) or 0))
     if errors:
         e = _deepest(errors[0])
-        raise LabFileError(filename, line(tuple(e.absolute_path)), _explain(e))
+        where = tuple(e.absolute_path)
+        if e.validator == "additionalProperties":  # point at the stray key itself
+            where += tuple(sorted(set(e.instance) - set(e.schema.get("properties", {}))))[:1]
+        raise LabFileError(filename, line(where), _explain(e))
     return _build(data, filename, source, line)
 
 
@@ -178,7 +181,7 @@ def _build(data: dict, filename: str, source: Path | None, line) -> Lab:
             except ValueError as err:
                 fail(p + ("to",), f"node {name}: route destination {r['to']!r} is not a network ({err})")
             node.routes.append(Route(to=to, via=_via(r["via"], p + ("via",), fail, name)))
-        for sidx, sv in enumerate(n.get("services", [])):
+        for sv in n.get("services", []):
             if isinstance(sv, str):
                 sv = {"name": sv}
             node.services.append(ServiceRef(name=sv["name"], args=[str(a) for a in sv.get("args", [])]))

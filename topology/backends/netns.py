@@ -17,8 +17,18 @@ from pathlib import Path
 
 from ..backend import Backend
 from ..errors import WirelabError
-from ..kernel import (existing_netns, has_netem, in_netns, make_uts, netns_pids, parallel, require_root,
-                      run_batch, unmount, write_sysctls)
+from ..kernel import (
+    existing_netns,
+    has_netem,
+    in_netns,
+    make_uts,
+    netns_pids,
+    parallel,
+    require_root,
+    run_batch,
+    unmount,
+    write_sysctls,
+)
 from ..model import Lab
 from ..nodefiles import node_files
 from ..progress import Progress
