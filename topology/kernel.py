@@ -153,9 +153,25 @@ def has_netem() -> bool:
     return _netem
 
 
-def netns_pids(ns: str) -> list[int]:
-    r = subprocess.run(["ip", "netns", "pids", ns], capture_output=True, text=True)
-    return [int(p) for p in r.stdout.split()] if r.returncode == 0 else []
+def netns_pids(namespaces: list[str]) -> list[int]:
+    """Pids of every process living in any of the named network namespaces (one pass over /proc)."""
+    wanted = set()
+    for ns in namespaces:
+        try:
+            st = os.stat(f"/run/netns/{ns}")
+            wanted.add((st.st_dev, st.st_ino))
+        except FileNotFoundError:
+            pass
+    pids = []
+    for entry in os.scandir("/proc"):
+        if entry.name.isdigit():
+            try:
+                st = os.stat(f"/proc/{entry.name}/ns/net")
+            except OSError:
+                continue
+            if (st.st_dev, st.st_ino) in wanted:
+                pids.append(int(entry.name))
+    return pids
 
 
 def existing_netns() -> set[str]:

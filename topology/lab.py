@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import shlex
+import shutil
 import signal
 import subprocess
 import time
@@ -23,7 +24,7 @@ from .errors import WirelabError
 from .model import Lab
 from .progress import Progress
 from .registry import lookup
-from .state import LabState, ServiceRecord, all_labs, lab_dir
+from .state import LabState, ServiceRecord, all_labs, lab_dir, prepare_run_dir, release_run_dir
 
 DEFAULT_BACKEND = os.environ.get("WIRELAB_BACKEND", "netns")
 
@@ -177,6 +178,7 @@ def up(lab: Lab, backend: str | None = None, progress: Progress | None = None,
     old = LabState.load(lab.name)
     if old is not None:
         raise WirelabError(f"lab {lab.name} is already up (backend {old.backend}); run `wirelab down {lab.name}` first")
+    prepare_run_dir()
     state = LabState(name=lab.name, hash=lab.hash, backend=be.name,
                      source=str(lab.source) if lab.source else None, lab=lab.to_dict())
     be.plan(lab, state)
@@ -210,9 +212,8 @@ def down(name: str, progress: Progress | None = None) -> bool:
     if state is None:
         return False
     get_backend(state.backend).down(state, progress)
-    import shutil
-
     shutil.rmtree(state.dir, ignore_errors=True)
+    release_run_dir()
     return True
 
 

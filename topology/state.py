@@ -65,6 +65,38 @@ class LabState:
         return d
 
 
+def prepare_run_dir() -> None:
+    """Keep wirelab's runtime files in memory, as they belong: where /run is not a tmpfs (some VMs and
+    containers), mount one on /run/wirelab, marked so that the last `down` unmounts it again."""
+    RUN_DIR.mkdir(parents=True, exist_ok=True)
+    if _fstype(RUN_DIR) == "tmpfs" or all_labs():
+        return
+    import subprocess
+
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "mode=0755,size=256m", "wirelab", str(RUN_DIR)], check=True)
+    (RUN_DIR / MOUNT_MARKER).touch()
+
+
+def release_run_dir() -> None:
+    """Unmount the tmpfs prepare_run_dir() mounted, once no lab is left in it."""
+    if (RUN_DIR / MOUNT_MARKER).exists() and not all_labs() and not any((RUN_DIR / "labs").glob("*")):
+        import subprocess
+
+        subprocess.run(["umount", str(RUN_DIR)], check=False)
+
+
+MOUNT_MARKER = ".mounted-by-wirelab"
+
+
+def _fstype(path: Path) -> str:
+    best, kind = "", ""
+    for line in Path("/proc/self/mounts").read_text().splitlines():
+        _dev, mnt, fstype = line.split()[:3]
+        if (str(path) == mnt or str(path).startswith(mnt.rstrip("/") + "/")) and len(mnt) >= len(best):
+            best, kind = mnt, fstype
+    return kind
+
+
 def lab_dir(name: str) -> Path:
     return RUN_DIR / "labs" / name
 

@@ -10,7 +10,6 @@ Names: node namespaces `wl<hash>-<node>`, the fabric `wl<hash>_fabric`; per-node
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import time
 from pathlib import Path
@@ -81,12 +80,16 @@ class NetnsBackend(Backend):
                      list(lab.nodes.values()))
         with progress.step("hostnames and /etc files", len(nodes)):
             (state.dir / "uts").mkdir(parents=True, exist_ok=True)
+            ETC_NETNS.mkdir(exist_ok=True)
             for node in lab.nodes.values():
                 make_uts(Path(objs["uts"][node.name]), node.name)
-                etc = ETC_NETNS / nodes[node.name]
-                etc.mkdir(parents=True, exist_ok=True)
+                # The files live with the lab's runtime state; /etc/netns/<ns> (which `ip netns exec`
+                # binds over /etc) is a link to them: one small write on the host's disk per node.
+                files = state.dir / "etc" / node.name
+                files.mkdir(parents=True, exist_ok=True)
                 for fname, text in node_files(lab, node).items():
-                    (etc / fname).write_text(text)
+                    (files / fname).write_text(text)
+                (ETC_NETNS / nodes[node.name]).symlink_to(files)
         with progress.step("links", sum(len(n.interfaces) for n in lab.nodes.values())):
             run_batch("ip", fabric.veth_lines(lab, nodes, fab))
         with progress.step("segments", len(lab.segments)):
@@ -108,17 +111,21 @@ class NetnsBackend(Backend):
         owned = [ns for ns in [objs.get("fabric"), *nodes.values()] if ns]
         present = [ns for ns in owned if ns in existing_netns()]
         with progress.step("processes"):
-            _kill_all([p for ns in present for p in netns_pids(ns)])
+            _kill_all(netns_pids(present))
         with progress.step("namespaces", len(present)):
             run_batch("ip", [f"netns del {ns}" for ns in present])
         for path in objs.get("uts", {}).values():
             unmount(Path(path))
             Path(path).unlink(missing_ok=True)
         for etc in objs.get("etc", []):
-            # Only the folders this lab made, and only the files it wrote into them.
-            d = Path(etc)
-            if d.parent == ETC_NETNS and d.name.startswith("wl"):
-                shutil.rmtree(d, ignore_errors=True)
+            # Only the links this lab made, pointing into its own runtime folder.
+            link = Path(etc)
+            if link.is_symlink() and Path(os.readlink(link)).is_relative_to(state.dir):
+                link.unlink()
+        try:
+            ETC_NETNS.rmdir()  # only when empty: made for the labs, no longer needed
+        except OSError:
+            pass
 
     def node_argv(self, state: LabState, node: str, argv: list[str], *, interactive: bool = False) -> list[str]:
         ns = state.objects["nodes"].get(node)
@@ -137,7 +144,7 @@ class NetnsBackend(Backend):
         return segment
 
     def node_pids(self, state: LabState, node: str) -> list[int]:
-        return netns_pids(state.objects["nodes"][node])
+        return netns_pids([state.objects["nodes"][node]])
 
 
 def _kill_all(pids: list[int]) -> None:
