@@ -1,0 +1,86 @@
+# wirelab: everything here needs root (namespaces, bridges, captures), except `make check-lab`.
+SHELL := /bin/bash
+LAB ?= campus
+NODE ?=
+BACKEND ?= netns
+PYTHON ?= python3
+VENV := .venv
+WL := $(VENV)/bin/wirelab
+PY := $(VENV)/bin/python
+
+# Debian packages: the lab engine, the tools students use inside nodes, and the peers tests compare with.
+APT_PACKAGES := iproute2 util-linux procps psmisc iptables tcpdump iputils-ping traceroute dnsutils \
+	graphviz busybox isc-dhcp-client curl telnet lftp netcat-openbsd dnsperf dnsmasq-base kea-admin \
+	python3-venv
+
+.PHONY: setup system-packages venv up down down-all shell ps graph run scenarios test test-unit bench lint clean help
+
+help:
+	@echo "make setup                     system packages + .venv with the wirelab command (idempotent)"
+	@echo "make run                       the main job: bring up campus and run its scenarios"
+	@echo "make up LAB=campus             bring a lab up (LAB: a name under topology/labs/ or a path)"
+	@echo "make shell LAB=campus NODE=client1"
+	@echo "make ps | graph | down LAB=campus"
+	@echo "make scenarios                 every scenario, as CI runs them"
+	@echo "make test                      the whole test suite"
+	@echo "make bench                     benchmarks, JSON under bench/results/"
+
+setup: system-packages venv
+
+system-packages:
+	@missing=$$(for p in $(APT_PACKAGES); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+		echo "installing:" $$missing; \
+		apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $$missing; \
+	else echo "system packages: all present"; fi
+
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install -q --upgrade pip
+	$(VENV)/bin/pip install -q -e '.[dev]'
+	touch $@
+
+up: venv
+	$(WL) up $(LAB) --backend $(BACKEND)
+
+down: venv
+	$(WL) down $(LAB)
+
+down-all: venv
+	$(WL) down --all
+
+shell: venv
+	@test -n "$(NODE)" || { echo "name a node: make shell LAB=$(LAB) NODE=client1"; exit 2; }
+	$(WL) shell $(LAB) $(NODE)
+
+ps: venv
+	$(WL) ps $(LAB)
+
+graph: venv
+	$(WL) graph $(LAB) -o $(LAB).svg
+
+run: setup
+	$(WL) scenario run --lab $(LAB) --backend $(BACKEND)
+
+scenarios: setup
+	$(WL) scenario run --all --backend $(BACKEND)
+
+test: setup
+	$(VENV)/bin/pytest -q
+
+test-unit: venv
+	$(VENV)/bin/pytest -q -m "not lab and not docker"
+
+bench: setup
+	@mkdir -p bench/results
+	$(PY) -m bench.bench_lab --out bench/results/lab.json
+	@for b in bench/bench_*.py; do m=$$(basename $$b .py); [ $$m = bench_lab ] && continue; \
+		echo "== $$m"; $(PY) -m bench.$$m || exit 1; done
+
+lint: venv
+	$(VENV)/bin/ruff check topology services scenarios tests bench
+
+clean:
+	rm -rf results bench/results .pytest_cache .ruff_cache
