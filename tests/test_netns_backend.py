@@ -263,3 +263,25 @@ def test_docker_coexistence(lab_up):
     assert "-P FORWARD DROP" in policy or "DOCKER" in policy
     assert "2 received" in running.run("h1", ["ping", "-c2", "-W2", "10.10.2.10"]).stdout
     assert _listing()["iptables"] == rules_before
+
+
+def test_shell_is_on_the_node(lab_up):
+    lab_up(two_lans("wl-test-shell"))
+    r = wirelab("shell", "wl-test-shell", "b", input="hostname; ip -4 -o addr show eth0; exit 3\n")
+    assert r.returncode == 3
+    assert r.stdout.splitlines()[0] == "b" and "10.60.2.10/24" in r.stdout
+
+
+def test_failed_service_start_rolls_the_lab_back(unrelated):
+    before = _listing()
+    lab = loads(two_lans("wl-test-rollback").replace("a: {interfaces: [lan1]}",
+                                                      "a: {interfaces: [lan1], services: [echo-udp, echo-udp]}"))
+    with pytest.raises(WirelabError, match="echo-udp on a exited at start"):
+        labs.up(lab)
+    assert _listing() == before and LabState.load("wl-test-rollback") is None
+
+
+def test_a_lab_cannot_come_up_twice(lab_up):
+    lab_up(two_lans("wl-test-twice"))
+    r = wirelab("up", "-q", "-", input=two_lans("wl-test-twice"))
+    assert r.returncode == 2 and "already up" in r.stderr

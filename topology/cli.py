@@ -20,7 +20,7 @@ from .loader import load
 from .progress import Progress
 from .state import LabState, all_labs
 
-out = Console(highlight=False)
+out = Console(highlight=False, width=None if sys.stdout.isatty() else 160)
 
 
 class Group(click.Group):

@@ -37,6 +37,11 @@ def find_lab_file(ref: str) -> Path:
 
 
 def load(ref: str | Path) -> Lab:
+    """A lab from a path, a shipped lab's name, or `-` (standard input)."""
+    if str(ref) == "-":
+        import sys
+
+        return loads(sys.stdin.read(), "<stdin>")
     path = find_lab_file(str(ref))
     return loads(path.read_text(), str(path), source=path.resolve())
 
