@@ -2,30 +2,29 @@
 
 from __future__ import annotations
 
-from .model import Lab, Node
+from .model import Lab
 
 
-def node_files(lab: Lab, node: Node) -> dict[str, str]:
-    hosts = ["127.0.0.1\tlocalhost", f"127.0.1.1\t{node.name}", "", f"# lab {lab.name}: every node by name"]
+def lab_files(lab: Lab) -> dict[str, dict[str, str]]:
+    """Each node's files, by node name. The lab-wide part of /etc/hosts is made once, not once a node."""
+    names = [f"# lab {lab.name}: every node by name"]
     for other in lab.nodes.values():
+        first = True
         for iface in other.interfaces:
             if iface.address:
-                names = f"{other.name}-{iface.name}"
-                if iface is _first_static(other):
-                    names = f"{other.name} {names}"
-                hosts.append(f"{iface.address.ip}\t{names}")
+                alias = f"{other.name}-{iface.name}"
+                names.append(f"{iface.address.ip}\t{other.name} {alias}" if first else f"{iface.address.ip}\t{alias}")
+                first = False
+    lab_hosts = "\n".join(names) + "\n"
     if lab.dns:
-        resolv = [f"nameserver {a}" for a in lab.dns]
-        if lab.domain:
-            resolv.append(f"search {lab.domain}")
+        resolv = "".join(f"nameserver {a}\n" for a in lab.dns) + (f"search {lab.domain}\n" if lab.domain else "")
     else:
-        resolv = [f"# lab {lab.name} has no name server: names resolve from /etc/hosts only"]
+        resolv = f"# lab {lab.name} has no name server: names resolve from /etc/hosts only\n"
     return {
-        "hostname": node.name + "\n",
-        "hosts": "\n".join(hosts) + "\n",
-        "resolv.conf": "\n".join(resolv) + "\n",
+        node: {
+            "hostname": node + "\n",
+            "hosts": f"127.0.0.1\tlocalhost\n127.0.1.1\t{node}\n\n" + lab_hosts,
+            "resolv.conf": resolv,
+        }
+        for node in lab.nodes
     }
-
-
-def _first_static(node: Node):
-    return next((i for i in node.interfaces if i.address), None)

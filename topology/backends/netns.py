@@ -29,7 +29,7 @@ from ..kernel import (
     write_sysctls,
 )
 from ..model import Lab
-from ..nodefiles import node_files
+from ..nodefiles import lab_files
 from ..progress import Progress
 from ..state import LabState
 from . import fabric
@@ -81,13 +81,14 @@ class NetnsBackend(Backend):
         with progress.step("hostnames and /etc files", len(nodes)):
             (state.dir / "uts").mkdir(parents=True, exist_ok=True)
             ETC_NETNS.mkdir(exist_ok=True)
+            all_files = lab_files(lab)
             for node in lab.nodes.values():
                 make_uts(Path(objs["uts"][node.name]), node.name)
                 # The files live with the lab's runtime state; /etc/netns/<ns> (which `ip netns exec`
                 # binds over /etc) is a link to them: one small write on the host's disk per node.
                 files = state.dir / "etc" / node.name
                 files.mkdir(parents=True, exist_ok=True)
-                for fname, text in node_files(lab, node).items():
+                for fname, text in all_files[node.name].items():
                     (files / fname).write_text(text)
                 (ETC_NETNS / nodes[node.name]).symlink_to(files)
         with progress.step("links", sum(len(n.interfaces) for n in lab.nodes.values())):
