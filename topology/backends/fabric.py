@@ -108,7 +108,7 @@ def node_lines(lab: Lab, node: Node) -> tuple[list[str], list[str]]:
 def node_sysctls(lab: Lab, node: Node) -> dict[str, str]:
     values = {"net.ipv4.ip_forward": "1" if node.is_router else "0"}
     if not lab.ipv6:
-        # Off before any interface exists, or the kernel sends router solicitations on every one.
+        # Off before any interface comes up, or the kernel sends router solicitations on every one.
         values["net.ipv6.conf.all.disable_ipv6"] = "1"
         values["net.ipv6.conf.default.disable_ipv6"] = "1"
     return values

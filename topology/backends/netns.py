@@ -75,9 +75,6 @@ class NetnsBackend(Backend):
         with progress.step("namespaces", len(nodes) + 1):
             run_batch("ip", [f"netns add {ns}" for ns in [fab, *nodes.values()]])
             fabric.prepare(fab)
-            parallel(lambda n: in_netns(f"/run/netns/{nodes[n.name]}",
-                                        lambda: write_sysctls(fabric.node_sysctls(lab, n))),
-                     list(lab.nodes.values()))
         with progress.step("hostnames and /etc files", len(nodes)):
             (state.dir / "uts").mkdir(parents=True, exist_ok=True)
             ETC_NETNS.mkdir(exist_ok=True)
@@ -97,6 +94,9 @@ class NetnsBackend(Backend):
             fabric.configure(lab, fab)
         with progress.step("addresses and routes", len(nodes)):
             def configure(node):
+                # Interfaces are still down: switching IPv6 off now ("all" reaches existing ones) comes
+                # before any router solicitation or DAD could be sent.
+                in_netns(f"/run/netns/{nodes[node.name]}", lambda: write_sysctls(fabric.node_sysctls(lab, node)))
                 ip, tc = fabric.node_lines(lab, node)
                 run_batch("ip", ip, netns=nodes[node.name])
                 run_batch("tc", tc, netns=nodes[node.name])
@@ -110,7 +110,8 @@ class NetnsBackend(Backend):
             return
         nodes: dict[str, str] = objs.get("nodes", {})
         owned = [ns for ns in [objs.get("fabric"), *nodes.values()] if ns]
-        present = [ns for ns in owned if ns in existing_netns()]
+        existing = existing_netns()
+        present = [ns for ns in owned if ns in existing]
         with progress.step("processes"):
             _kill_all(netns_pids(present))
         with progress.step("namespaces", len(present)):
