@@ -26,8 +26,8 @@ def to_dot(lab: dict) -> str:
             attrs = 'shape=circle, style=filled, fillcolor="#c9e7c4", width=0.9, fixedsize=true'
         else:
             attrs = 'shape=box, style=filled, fillcolor="#f3f3f3"'
-        services = ", ".join(s["name"] for s in node.get("services", []))
-        label = name + (f"\\n[{services}]" if services else "")
+        services = "\\n".join(s["name"] for s in node.get("services", []))
+        label = name + (f"\\n{services}" if services else "")
         out.append(f'  "node:{name}" [label="{label}", {attrs}];')
         for iface in node["interfaces"]:
             addr = iface["address"] or ""
