@@ -9,7 +9,7 @@ WL := $(VENV)/bin/wirelab
 PY := $(VENV)/bin/python
 
 # Debian packages: the lab engine, the tools students use inside nodes, and the peers tests compare with.
-APT_PACKAGES := iproute2 util-linux procps psmisc iptables tcpdump iputils-ping traceroute dnsutils \
+APT_PACKAGES := iproute2 util-linux procps psmisc iptables nftables tcpdump iputils-ping traceroute dnsutils \
 	graphviz busybox isc-dhcp-client curl telnet lftp netcat-openbsd dnsperf dnsmasq-base kea-admin \
 	python3-venv
 

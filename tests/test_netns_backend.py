@@ -131,6 +131,18 @@ def _wait_port(running, node: str, port: int) -> None:
     raise AssertionError(f"nothing listens on {node}:{port}")
 
 
+def test_loss_drops_frames_at_random(lab_up):
+    def received(loss: str, count: int) -> int:
+        running = lab_up(two_lans(f"wl-test-loss{loss.rstrip('%')}").replace("kind: hub", f"kind: hub, loss: {loss}"))
+        out = running.run("a", ["ping", "-n", "-q", "-c", str(count), "-i", "0.002", "-W", "1", "10.60.2.10"]).stdout
+        return int(re.search(r"(\d+) received", out).group(1))
+
+    assert received("0%", 50) == 50
+    assert received("100%", 20) == 0
+    # 20% per crossing, request and reply each cross lan2: about 64% come back (300 tries: 3 sigma ~ 8%)
+    assert 0.50 < received("20%", 300) / 300 < 0.78
+
+
 def test_delay_is_refused_clearly_when_the_kernel_lacks_netem():
     if has_netem():
         pytest.skip("this kernel has sch_netem")

@@ -10,7 +10,9 @@ Every backend that gives its nodes a network namespace shares this code.
 
 from __future__ import annotations
 
-from ..kernel import in_netns, run_batch, write_sysctls
+import subprocess
+
+from ..kernel import KernelError, in_netns, run_batch, write_sysctls
 from ..model import Interface, Lab, Node, Segment
 
 FABRIC_SYSCTLS = {
@@ -68,10 +70,40 @@ def configure(lab: Lab, fabric: str) -> None:
             if seg.kind == "hub":
                 links.append(f"link set dev {port} type bridge_slave learning off flood on")
             links.append(f"link set {port} up")
-            if seg.rate:
+            if seg.delay:
+                # Delay on the port toward each receiver: every frame crossing the segment waits once.
+                tcs.append(f"qdisc add dev {port} root handle 1: netem delay {seg.delay}")
+                if seg.rate:
+                    tcs.append(rate_line(port, seg).replace("root", "parent 1: handle 2:"))
+            elif seg.rate:
                 tcs.append(rate_line(port, seg))
     run_batch("ip", links, netns=fabric)
     run_batch("tc", tcs, netns=fabric)
+    rules = loss_rules(lab)
+    if rules:
+        proc = subprocess.run(["ip", "netns", "exec", fabric, "nft", "-f", "-"], input=rules, text=True,
+                              capture_output=True)
+        if proc.returncode != 0:
+            raise KernelError(f"nft in {fabric} failed: {proc.stderr.strip()}")
+
+
+def loss_rules(lab: Lab) -> str:
+    """Random frame loss on lossy segments, as an nftables bridge rule in the fabric.
+
+    The bridge's forward hook runs once per frame and output port, so each receiver loses a frame
+    independently with the segment's probability, in both directions: what a lossy medium does.
+    (Delay would need sch_netem; loss does not.)
+    """
+    lossy = [s for s in lab.segments.values() if s.loss]
+    if not lossy:
+        return ""
+    lines = ["table bridge wirelab {", "  chain forward {", "    type filter hook forward priority 0; policy accept;"]
+    for seg in lossy:
+        chance = round(seg.loss * 100)  # in 1/10000
+        draw = f"numgen random mod 10000 < {chance} " if chance < 10000 else ""
+        ports = ", ".join(f'"{port_name(n, i)}"' for n, i in lab.members(seg.name))
+        lines.append(f"    oifname {{ {ports} }} {draw}counter drop")
+    return "\n".join(lines + ["  }", "}"]) + "\n"
 
 
 def rate_line(dev: str, seg: Segment) -> str:

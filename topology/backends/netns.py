@@ -10,6 +10,7 @@ Names: node namespaces `wl<hash>-<node>`, the fabric `wl<hash>_fabric`; per-node
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import time
 from pathlib import Path
@@ -46,14 +47,16 @@ class NetnsBackend(Backend):
 
     def check(self, lab: Lab) -> None:
         require_root()
-        shaped = [s for s in lab.segments.values() if s.delay or s.loss]
-        if shaped and not has_netem():
-            s = shaped[0]
-            asked = " and ".join(x for x in (s.delay and f"delay {s.delay}", s.loss and f"loss {s.loss}%") if x)
+        delayed = [s for s in lab.segments.values() if s.delay]
+        if delayed and not has_netem():
+            s = delayed[0]
             raise WirelabError(
-                f"segment {s.name} asks for {asked}, but this kernel has no sch_netem (tc qdisc netem), "
-                f"so wirelab cannot emulate delay or loss here; remove `delay:`/`loss:` from the lab "
-                f"or run on a kernel built with CONFIG_NET_SCH_NETEM")
+                f"segment {s.name} asks for delay {s.delay}, but this kernel has no sch_netem (tc qdisc netem), "
+                f"so wirelab cannot emulate delay here; remove `delay:` from the lab or run on a kernel "
+                f"built with CONFIG_NET_SCH_NETEM (loss works without it)")
+        if any(s.loss for s in lab.segments.values()) and shutil.which("nft") is None:
+            raise WirelabError("segment loss is emulated with nftables; install it (apt-get install nftables, "
+                               "or make setup)")
 
     def plan(self, lab: Lab, state: LabState) -> None:
         nodes = {n: node_ns(lab.hash, n) for n in lab.nodes}
