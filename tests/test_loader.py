@@ -192,3 +192,13 @@ def test_star_generator_makes_a_valid_lab():
     assert len(addrs) == 300 and all(a in ipaddress.IPv4Network("10.100.0.0/16") for a in addrs)
     with pytest.raises(ValueError):
         star(0)
+
+
+def test_the_readme_example_lab_is_valid():
+    from pathlib import Path
+
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    block = readme.split("## The lab file", 1)[1].split("```yaml", 1)[1].split("```", 1)[0]
+    lab = loads(block, "README.md")
+    assert lab.name == "mylab" and lab.segments["lan2"].kind == "hub" and lab.segments["wan"].loss == 1.0
+    assert lab.nodes["laptop"].interfaces[0].dhcp and str(lab.nodes["pc1"].gateway) == "10.0.1.1"
