@@ -1,0 +1,150 @@
+"""A packet capture on a segment (as its bridge sees every port) or on one node's interface.
+
+    with running.capture("lan1", "lan1.pcap", filter="arp or icmp") as cap:
+        running.run("client1", ["ping", "-c1", "10.0.1.12"])
+    for pkt in cap.packets(): ...
+
+tcpdump does the capturing. It writes pcap to its stdout, which goes straight into the file: that
+works the same whichever backend runs it (a local namespace or `docker exec`), and no privilege drop
+of tcpdump's can stop it writing the file. Readiness is tcpdump's own "listening on" line, never a
+sleep; stopping waits for the file to stop growing, then sends SIGINT so the pcap ends cleanly.
+Nothing here knows any protocol: decoding is scapy's.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import threading
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from .errors import WirelabError
+
+if TYPE_CHECKING:
+    from scapy.plist import PacketList
+
+    from .lab import RunningLab
+
+READY_TIMEOUT = 10.0
+SETTLE = 0.15  # the file has not grown for this long: every packet already sent has been written
+SETTLE_MAX = 3.0
+
+
+class Capture:
+    """tcpdump on a segment's bridge (node=None) or on node's interface to that segment."""
+
+    def __init__(self, running: RunningLab, segment: str, path: Path | str, filter: str = "",
+                 node: str | None = None):
+        self.running, self.segment, self.path, self.filter = running, segment, Path(path), filter
+        self.node = node
+        self.proc: subprocess.Popen | None = None
+        self.stderr: list[str] = []
+        self._ready = threading.Event()
+        self._reader: threading.Thread | None = None
+
+    @property
+    def where(self) -> str:
+        """Where the capture listens, for people: `lan1` or `client2 eth0 (lan1)`."""
+        if self.node is None:
+            return self.segment
+        return f"{self.node} {self._iface()} ({self.segment})"
+
+    def _iface(self) -> str:
+        return self.running.interface(self.node, self.segment)["name"] if self.node else self.segment
+
+    def _argv(self) -> list[str]:
+        iface = self._iface() if self.node else self.running.bridge(self.segment)
+        argv = ["tcpdump", "-i", iface, "-n", "-U", "--immediate-mode", "-s", "0", "-w", "-"]
+        return argv + ([self.filter] if self.filter else [])
+
+    def start(self) -> Capture:
+        if self.node is not None and not any(i["segment"] == self.segment
+                                             for i in self.running.nodes[self.node]["interfaces"]):
+            raise WirelabError(f"node {self.node} has no interface on segment {self.segment}")
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        argv = self._argv()
+        with open(self.path, "wb") as out:
+            kw = dict(stdout=out, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, start_new_session=True)
+            if self.node is None:
+                self.proc = self.running.segment_popen(self.segment, argv, **kw)
+            else:
+                self.proc = self.running.popen(self.node, argv, **kw)
+        self._reader = threading.Thread(target=self._read_stderr, daemon=True)
+        self._reader.start()
+        deadline = time.monotonic() + READY_TIMEOUT
+        while not self._ready.wait(0.02):
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                self._reader.join(1)
+                self._kill()
+                said = " ".join(self.stderr).strip() or f"exit status {self.proc.returncode}"
+                raise WirelabError(f"capture on {self.where} did not start: {said}")
+        return self
+
+    def _read_stderr(self) -> None:
+        assert self.proc and self.proc.stderr
+        for raw in self.proc.stderr:
+            line = raw.decode(errors="replace").rstrip()
+            self.stderr.append(line)
+            if "listening on" in line:
+                self._ready.set()
+
+    def stop(self) -> None:
+        """Let the packets already sent reach the file, then end tcpdump with SIGINT (a complete pcap)."""
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        last, since, deadline = -1, time.monotonic(), time.monotonic() + SETTLE_MAX
+        while time.monotonic() < deadline:
+            size = self.path.stat().st_size if self.path.exists() else 0
+            if size != last:
+                last, since = size, time.monotonic()
+            elif time.monotonic() - since >= SETTLE:
+                break
+            time.sleep(0.02)
+        self._signal(signal.SIGINT)
+        try:
+            self.proc.wait(5)
+        except subprocess.TimeoutExpired:
+            self._kill()
+        if self._reader:
+            self._reader.join(2)
+
+    def _signal(self, sig: int) -> None:
+        assert self.proc
+        try:
+            os.killpg(self.proc.pid, sig)
+        except ProcessLookupError:
+            pass
+
+    def _kill(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self._signal(signal.SIGKILL)
+            self.proc.wait(5)
+
+    @property
+    def dropped(self) -> int:
+        """Packets the kernel dropped before tcpdump read them (from tcpdump's closing report)."""
+        for line in self.stderr:
+            if line.endswith("packets dropped by kernel"):
+                return int(line.split()[0])
+        return 0
+
+    def packets(self) -> PacketList:
+        """The captured packets, decoded by scapy (stops the capture first if it is running)."""
+        self.stop()
+        import scapy.layers.all  # noqa: F401  (registers every link and protocol layer with the reader)
+        from scapy.utils import rdpcap
+
+        if not self.path.exists() or self.path.stat().st_size == 0:
+            from scapy.plist import PacketList
+
+            return PacketList([], name=str(self.path))
+        return rdpcap(str(self.path))
+
+    def __enter__(self) -> Capture:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
