@@ -25,4 +25,30 @@ SERVICES: dict[str, dict] = {
         "ready": ["tcp/12000"],
         "about": "the course's TCPServer: answers each line in upper case (port 12000)",
     },
+    "dns-auth": {
+        "argv": ["{python}", "-m", "services.dns", "auth"],
+        "ready": ["udp/53", "tcp/53"],
+        "about": "authoritative DNS server: args --zone FILE... (e.g. {lab_dir}/campus.d/dns/root.zone)",
+    },
+    "dns-resolver": {
+        "argv": ["{python}", "-m", "services.dns", "resolver"],
+        "ready": ["udp/53", "tcp/53"],
+        "about": "caching recursive DNS resolver, iterative from the root: args --root-hints FILE --allow CIDR...",
+    },
+    "dhcp-server": {
+        "argv": ["{python}", "-m", "services.dhcp", "server", "--leases", "{data}/dhcp-leases.jsonl"],
+        "ready": ["udp/67"],
+        "about": "DHCP server (RFC 2131): pools per subnet from --config FILE, leases journaled on disk",
+    },
+    "dhcp-relay": {
+        "argv": ["{python}", "-m", "services.dhcp", "relay"],
+        "ready": ["udp/67"],
+        "about": "DHCP relay agent for routers: args --server IP --iface CLIENT-SIDE-IFACE (sets giaddr)",
+    },
+    "dhcp-client": {
+        "argv": ["{python}", "-m", "services.dhcp", "client", "--iface", "{iface}"],
+        "ready": ["ipv4/{iface}"],
+        "per_interface": True,
+        "about": "DHCP client for an interface declared `address: dhcp`: address, route, resolv.conf; renews",
+    },
 }
