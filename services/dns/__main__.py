@@ -1,0 +1,96 @@
+"""python -m services.dns auth --zone FILE... | resolver --root-hints FILE --allow CIDR...
+
+  auth       an authoritative server for the zones in FILE... (UDP and TCP)
+  resolver   a caching recursive resolver, iterative from the root hints, for clients in --allow
+             (SIGHUP empties its cache)
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import ipaddress
+import logging
+import signal
+import sys
+
+from .authority import Authority
+from .recursion import ResolverService
+from .resolver import Resolver, load_hints
+from .server import serve
+from .zone import ZoneError, load_zone
+
+log = logging.getLogger("services.dns")
+
+
+def _parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="python -m services.dns", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = ap.add_subparsers(dest="role", required=True)
+    auth = sub.add_parser("auth", help="authoritative server for zone files")
+    auth.add_argument("--zone", action="append", required=True, metavar="FILE", help="a zone file (repeatable)")
+    res = sub.add_parser("resolver", help="caching recursive resolver")
+    res.add_argument("--root-hints", required=True, metavar="FILE", help="root name servers, in named.root form")
+    res.add_argument("--allow", action="append", default=[], metavar="CIDR",
+                     help="clients allowed to ask (repeatable; 127.0.0.0/8 and ::1 always are)")
+    res.add_argument("--upstream-port", type=int, default=53, help="port the authoritative servers listen on")
+    res.add_argument("--timeout", type=float, default=2.0, help="seconds to wait for one upstream reply")
+    for p in (auth, res):
+        p.add_argument("--listen", default="0.0.0.0", metavar="ADDR", help="address to listen on (default: all)")
+        p.add_argument("--port", type=int, default=53)
+        p.add_argument("--quiet", action="store_true", help="log only errors")
+    return ap
+
+
+def _handler(args: argparse.Namespace):
+    if args.role == "auth":
+        zones = [load_zone(path) for path in args.zone]
+        auth = Authority(zones)
+        for z in zones:
+            log.info("authoritative for %s (%d names) from %s", z.origin, len(z.records), z.source)
+        return auth.handle, None
+    try:
+        allow = [ipaddress.ip_network(a, strict=False) for a in args.allow]
+    except ValueError as e:
+        raise ZoneError(f"--allow: {e}") from None
+    allow += [ipaddress.ip_network("127.0.0.0/8"), ipaddress.ip_network("::1/128")]
+    resolver = Resolver(load_hints(args.root_hints), allow=allow)
+    log.info("resolving for %s from root hints %s (%s)", ", ".join(map(str, allow)), args.root_hints,
+             ", ".join(map(str, resolver.hint_names)))
+    return ResolverService(resolver, args.upstream_port, args.timeout).handle, resolver
+
+
+async def _main(args: argparse.Namespace) -> None:
+    handler, resolver = _handler(args)
+    try:
+        udp, tcp = await serve(handler, args.listen, args.port)
+    except OSError as e:
+        raise ZoneError(f"cannot listen on {args.listen} port {args.port}: {e.strerror}") from None
+    loop = asyncio.get_running_loop()
+    if resolver is not None:
+        def flush() -> None:
+            resolver.flush()
+            log.info("cache flushed")
+        loop.add_signal_handler(signal.SIGHUP, flush)
+    stop = asyncio.Event()
+    loop.add_signal_handler(signal.SIGTERM, stop.set)
+    loop.add_signal_handler(signal.SIGINT, stop.set)
+    log.info("%s listening on %s port %d (UDP and TCP)", args.role, args.listen, args.port)
+    await stop.wait()
+    udp.close()
+    tcp.close()
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = _parser().parse_args(argv)
+    logging.basicConfig(level=logging.ERROR if args.quiet else logging.INFO,
+                        format="%(asctime)s %(name)s: %(message)s", stream=sys.stdout)
+    try:
+        asyncio.run(_main(args))
+    except ZoneError as e:
+        print(f"dns {args.role}: {e}", file=sys.stderr)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()
