@@ -19,12 +19,12 @@ def run(ctx) -> None:
         ctx.run(node, ["ip", "neigh", "flush", "all"], check=True)  # a new neighbour: nothing cached
 
     ctx.mark("first")
-    ctx.run("client1", ["ping", "-c1", "-W2", b.ip])
+    ctx.run("client1", ["ping", "-n", "-c1", "-W2", b.ip])
     ctx.mark("second")
-    ctx.run("client1", ["ping", "-c1", "-W2", b.ip])
+    ctx.run("client1", ["ping", "-n", "-c1", "-W2", b.ip])
     ctx.mark("off-subnet")
     ctx.run("client1", ["ip", "neigh", "flush", "all"], check=True)
-    ctx.run("client1", ["ping", "-c1", "-W2", server.ip])
+    ctx.run("client1", ["ping", "-n", "-c1", "-W2", server.ip])
     ctx.mark("end")
 
     ctx.expect(

@@ -77,8 +77,10 @@ class InOrder(Assertion):
             k = next((k for k in range(pos, len(window)) if step.match(window[k].pkt)), None)
             if k is None:
                 where = f" after {prev}" if prev else ""
+                # what came after the last step found: what there was instead of the missing packet
+                looked = found + window[pos:pos + SHOWN - len(found)] if found else relevant[:SHOWN]
                 return Outcome(self.text, False, f"expected {step.match.label}{where}; saw none",
-                               relevant[:SHOWN], self.capture)
+                               looked, self.capture)
             found.append(window[k])
             pos = k + 1
         return Outcome(self.text, True, f"{len(found)} steps in order", found, self.capture)

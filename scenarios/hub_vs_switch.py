@@ -20,11 +20,11 @@ def run(ctx) -> None:
     on_hub = ctx.watch("client4", "lan2")
     on_switch = ctx.watch("client2", "lan1")
     # a first exchange, so that the switch learns on which port each MAC address lives
-    ctx.run("client3", ["ping", "-c1", "-W2", r2.ip])
-    ctx.run("client1", ["ping", "-c1", "-W2", r1.ip])
+    ctx.run("client3", ["ping", "-n", "-c1", "-W2", r2.ip])
+    ctx.run("client1", ["ping", "-n", "-c1", "-W2", r1.ip])
     ctx.mark("learned")
-    ctx.run("client3", ["ping", "-c", str(PINGS), "-i", "0.2", "-W2", r2.ip])
-    ctx.run("client1", ["ping", "-c", str(PINGS), "-i", "0.2", "-W2", r1.ip])
+    ctx.run("client3", ["ping", "-n", "-c", str(PINGS), "-i", "0.2", "-W2", r2.ip])
+    ctx.run("client1", ["ping", "-n", "-c", str(PINGS), "-i", "0.2", "-W2", r1.ip])
 
     frames = 2 * PINGS  # each echo request and its reply
     ctx.expect(

@@ -19,7 +19,7 @@ def run(ctx) -> None:
     h1, h2 = ctx.host("h1"), ctx.host("h2")
     hops = [ctx.host("r1", "lan-a"), ctx.host("r2", "link12"), ctx.host("r3", "link23")]
     ctx.mark("ping")
-    ctx.run("h1", ["ping", "-c", str(PINGS), "-i", "0.2", "-W", "2", h2.ip])
+    ctx.run("h1", ["ping", "-n", "-c", str(PINGS), "-i", "0.2", "-W", "2", h2.ip])
     ctx.mark("traceroute")
     ctx.run("h1", ["traceroute", "-n", "-q", "1", "-N", "1", "-w", "1", "-m", "6", h2.ip])
 

@@ -1,0 +1,192 @@
+"""Scenarios in real labs: each passes on its lab, and each FAILS when the behaviour it shows is broken
+on purpose (a hub turned into a switch, forwarding off, a seeded ARP cache, ...). An assertion that
+cannot fail would be a defect, so every scenario has its breaking test here.
+
+Labs are copies of campus and chain under other names, so these tests never clash with a lab a
+person has up.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from xml.etree import ElementTree as ET
+
+import pytest
+import yaml
+from conftest import wirelab
+from scapy.utils import rdpcap
+
+from scenarios.catalog import catalog
+from scenarios.runner import ScenarioResult, run
+from topology import lab as labs
+from topology.loader import LABS_DIR, loads
+from topology.model import Lab
+
+pytestmark = pytest.mark.lab
+
+
+def copy_of(lab: str, name: str, edit: Callable[[dict], None] | None = None) -> Lab:
+    data = yaml.safe_load((LABS_DIR / f"{lab}.yaml").read_text())
+    data["name"] = name
+    if edit:
+        edit(data)
+    # the copy keeps the original's folder, so files the lab names beside it ({lab_dir}/...) are found
+    return loads(yaml.safe_dump(data), f"{name}.yaml", source=LABS_DIR / f"{lab}.yaml")
+
+
+def write_copy(lab: str, name: str, folder: Path, edit: Callable[[dict], None] | None = None) -> Path:
+    """A copy of a lab file in folder, with the files it names beside it ({lab_dir}/<lab>.d/)."""
+    data = yaml.safe_load((LABS_DIR / f"{lab}.yaml").read_text())
+    data["name"] = name
+    if edit:
+        edit(data)
+    path = folder / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(data))
+    beside = LABS_DIR / f"{lab}.d"
+    if beside.exists() and not (folder / beside.name).exists():
+        (folder / beside.name).symlink_to(beside)
+    return path
+
+
+def run_scenario(name: str, tmp_path: Path, lab: Lab | None = None,
+                 prepare: Callable[[labs.RunningLab], None] | None = None) -> ScenarioResult:
+    sc = catalog()[name]
+    lab = lab or copy_of(sc.lab, f"sc-{name}"[:15])
+    [result] = run([sc], tmp_path, lab=lab, prepare=prepare)
+    return result
+
+
+def failed(result: ScenarioResult) -> dict[str, str]:
+    """The failed assertions: text -> why."""
+    assert result.error is None, result.error
+    return {o.text: o.why for o in result.outcomes if not o.passed}
+
+
+def test_every_campus_scenario_passes_and_writes_its_evidence(tmp_path: Path):
+    campus = [s for s in catalog().values() if s.lab == "campus"]
+    results = run(campus, tmp_path, lab=copy_of("campus", "sc-campus"))
+    bad = {r.name: r.error or failed(r) for r in results if not r.passed}
+    assert not bad, bad
+    assert {r.name for r in results} >= {"sockets", "arp", "hub-vs-switch", "fragmentation", "broadcast-domain"}
+    for r in results:
+        assert r.captures and all(Path(p).exists() for p in r.captures.values())
+        assert r.ladders and all(Path(lad.svg).exists() for lad in r.ladders)
+        for o in r.outcomes:
+            assert o.passed
+    sockets = next(r for r in results if r.name == "sockets")
+    tcp_ladder = sockets.ladders[1].text
+    assert tcp_ladder.index("[SYN] seq=0") < tcp_ladder.index("[SYN,ACK] seq=0 ack=1") < tcp_ladder.index("FIN")
+    assert len(rdpcap(sockets.captures["servers"])) >= 12  # UDP pair + handshake, data, teardown
+
+
+def test_cli_runs_on_a_lab_file_writes_reports_and_exits_by_outcome(tmp_path: Path):
+    good = write_copy("chain", "sc-cli-chain", tmp_path)
+    out = tmp_path / "ok"
+    proc = wirelab("scenario", "run", "traceroute", "--lab-file", str(good), "--out", str(out))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "PASS  traceroute" in proc.stdout and "probe TTL=1" in proc.stdout  # the ladder, in the terminal
+    report = json.loads((out / "report.json").read_text())
+    assert report["passed"] and report["scenarios"][0]["name"] == "traceroute"
+    assert all(a["passed"] and a["packets"] for a in report["scenarios"][0]["assertions"])
+    suite = ET.parse(out / "junit.xml").getroot().find("testsuite")
+    assert suite.get("failures") == "0" and int(suite.get("tests")) == 3
+    assert (out / "traceroute" / "lan-a.pcap").exists() and (out / "traceroute" / "ladder.svg").exists()
+
+    swapped = write_copy("campus", "sc-cli-campus", tmp_path, swap)
+    out = tmp_path / "bad"
+    proc = wirelab("scenario", "run", "hub-vs-switch", "--lab-file", str(swapped), "--out", str(out))
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "FAIL  hub-vs-switch" in proc.stdout
+    assert "expected no unicast between client1 (10.0.1.11) and r1 (10.0.1.1) on client2-eth0; saw" in proc.stdout
+    suite = ET.parse(out / "junit.xml").getroot().find("testsuite")
+    assert suite.get("failures") == "2"
+    assert "sc-cli-campus" not in wirelab("ps", "--json").stdout  # the lab is down again
+
+
+def test_cli_user_errors_are_one_line():
+    proc = wirelab("scenario", "run", "no-such-scenario")
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1 and "no scenario named" in proc.stderr
+    proc = wirelab("scenario", "list")
+    assert proc.returncode == 0 and all(n in proc.stdout for n in ("sockets", "traceroute", "chain", "campus"))
+
+
+def swap(data: dict) -> None:
+    """The hub becomes a switch and the switch a hub."""
+    data["segments"]["lan1"]["kind"], data["segments"]["lan2"]["kind"] = "hub", "switch"
+
+
+# --- each scenario, broken on purpose, fails ----------------------------------------------------------
+
+
+def test_sockets_fails_when_the_servers_are_gone(tmp_path: Path):
+    def stop_servers(running: labs.RunningLab) -> None:
+        for rec in [s for s in running.state.services if s.name.startswith("uppercase")]:
+            running.stop_service(rec)
+
+    why = failed(run_scenario("sockets", tmp_path, prepare=stop_servers))
+    handshake = next(w for t, w in why.items() if t.startswith("TCP three-way handshake"))
+    assert handshake.startswith("expected SYN-ACK server1 (10.0.3.10) > client1 (10.0.1.11) after SYN")
+    assert any(t.startswith("UDP: server1 answers") for t in why)
+
+
+def test_arp_fails_when_the_cache_is_seeded(tmp_path: Path):
+    def seed(running: labs.RunningLab) -> None:
+        mac = running.interface("client2", "lan1")["mac"]
+        running.run("client1", ["ip", "neigh", "replace", running.address("client2"), "lladdr", mac,
+                                "dev", "eth0", "nud", "permanent"], check=True)
+
+    why = failed(run_scenario("arp", tmp_path, prepare=seed))
+    assert list(why.values()) == ["expected ARP who-has 10.0.1.12 tell client1 (10.0.1.11); saw none"]
+
+
+def test_traceroute_fails_when_r2_stops_forwarding(tmp_path: Path):
+    def no_forwarding(running: labs.RunningLab) -> None:
+        running.run("r2", ["sysctl", "-qw", "net.ipv4.ip_forward=0"], check=True)
+
+    why = failed(run_scenario("traceroute", tmp_path, prepare=no_forwarding))
+    trace = next(w for t, w in why.items() if t.startswith("traceroute"))
+    assert trace == "expected ICMP time-exceeded from r2 (10.10.12.2) after r1; saw none"
+    assert any(t.startswith("ping") for t in why) and any("TTL 61" in t for t in why)
+
+
+def test_hub_vs_switch_fails_when_the_hub_and_switch_swap(tmp_path: Path):
+    why = failed(run_scenario("hub-vs-switch", tmp_path, lab=copy_of("campus", "sc-swapped", swap)))
+    assert set(why) == {
+        "on the hub (lan2), client4 sees the unicast frames between client3 and r2",
+        "on the switch (lan1), once addresses are learned, client2 sees none of the unicast frames between "
+        "client1 and r1",
+    }
+
+
+def test_fragmentation_fails_without_jumbo_frames(tmp_path: Path):
+    def standard_mtu(data: dict) -> None:
+        data["segments"]["servers"]["mtu"] = 1500  # server1 now fragments itself, and refuses DF outright
+
+    why = failed(run_scenario("fragmentation", tmp_path, lab=copy_of("campus", "sc-frag-1500", standard_mtu)))
+    assert "the datagram leaves server1 whole on its jumbo-frame LAN" in why
+    assert why["with DF set, r3 drops the datagram and answers ICMP fragmentation-needed"].startswith(
+        "expected UDP datagram server1 (10.0.3.10) > client1 (10.0.1.11):7")
+
+
+def test_fragmentation_fails_when_r3_keeps_quiet_about_df(tmp_path: Path):
+    def silence(running: labs.RunningLab) -> None:
+        running.run("r3", ["iptables", "-A", "OUTPUT", "-p", "icmp", "--icmp-type", "fragmentation-needed",
+                           "-j", "DROP"], check=True)
+
+    why = failed(run_scenario("fragmentation", tmp_path, prepare=silence))
+    assert list(why) == ["with DF set, r3 drops the datagram and answers ICMP fragmentation-needed"]
+    assert "expected ICMP fragmentation-needed from r3 (10.0.3.1) to server1 (10.0.3.10)" in next(iter(why.values()))
+
+
+def test_broadcast_domain_fails_when_r1_bridges_instead_of_routing(tmp_path: Path):
+    def bridge(running: labs.RunningLab) -> None:
+        for cmd in (["ip", "link", "add", "br0", "type", "bridge"], ["ip", "link", "set", "eth0", "master", "br0"],
+                    ["ip", "link", "set", "eth1", "master", "br0"], ["ip", "link", "set", "br0", "up"]):
+            running.run("r1", cmd, check=True)
+
+    why = failed(run_scenario("broadcast-domain", tmp_path, prepare=bridge))
+    assert list(why) == ["the broadcast does not cross the router onto backbone"]
+    assert why["the broadcast does not cross the router onto backbone"].startswith(
+        "expected no copy of client1's broadcast on backbone; saw 1")
