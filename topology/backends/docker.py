@@ -1,0 +1,241 @@
+"""The Docker backend: one container per node, segments as bridges in the lab's fabric namespace.
+
+Containers run with `--network none`: Docker's IPAM, NAT and firewall never see the lab. Each interface
+is a veth made straight into the container's network namespace (by the pid of its init), its peer a
+port of a bridge in the fabric namespace, exactly as on the netns backend (`fabric.py` is shared). The
+container's namespace is also named `wl<hash>-<node>` under /run/netns (as containerlab does), so
+`ip netns exec` reaches every node.
+
+Commands run in a node through nsenter into the container's namespaces: the process is the caller's
+child, so its exit status, signals (stopping a service, ending a capture) and output behave as on
+netns, and it costs no daemon round trip. An interactive shell is `docker exec -it` (a terminal
+of the container's own).
+
+Every container is labelled `wirelab.lab=<lab>` and `wirelab.hash=<hash>`; `down` removes containers
+by those labels, then the namespaces the lab's record names: also after `kill -9` halfway through `up`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import sys
+from pathlib import Path
+
+from ..backend import Backend
+from ..errors import WirelabError
+from ..kernel import existing_netns, in_netns, netns_pids, parallel, run_batch, write_sysctls
+from ..model import Lab
+from ..nodefiles import lab_files
+from ..progress import Progress, console
+from ..state import LabState
+from . import fabric
+from .netns import NetnsBackend, node_ns
+
+IMAGE = os.environ.get("WIRELAB_IMAGE", "wirelab/node:latest")
+BASE_REPO = "wirelab/base"
+ROOT = Path(__file__).resolve().parents[2]
+CODE_PACKAGES = ("topology", "services", "scenarios")
+NODE_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+CAPS = ["NET_ADMIN", "NET_RAW"]
+ETC_FILES = {"hostname": "/etc/hostname", "hosts": "/etc/hosts", "resolv.conf": "/etc/resolv.conf"}
+WORKERS = 8  # concurrent container creations: dockerd does the work, this only keeps it busy
+
+
+def container_name(lab_hash: str, node: str) -> str:
+    return f"wl{lab_hash}-{node}"
+
+
+def code_files() -> list[Path]:
+    """The project's source files baked into the node image's top layer."""
+    out = []
+    for pkg in CODE_PACKAGES:
+        for path in sorted((ROOT / pkg).rglob("*")):
+            if path.is_file() and "__pycache__" not in path.parts and path.suffix not in (".pyc", ".pcap"):
+                out.append(path)
+    return out
+
+
+def code_hash() -> str:
+    h = hashlib.sha256()
+    for path in code_files():
+        h.update(str(path.relative_to(ROOT)).encode() + b"\0" + path.read_bytes() + b"\0")
+    return h.hexdigest()[:16]
+
+
+class DockerBackend(Backend):
+    name = "docker"
+
+    def __init__(self) -> None:
+        self._client = None
+
+    @property
+    def client(self):
+        if self._client is None:
+            import docker
+            from docker.errors import DockerException
+
+            try:
+                self._client = docker.from_env(timeout=120, max_pool_size=WORKERS + 2)
+                self._client.ping()
+            except DockerException:
+                self._client = None
+                raise WirelabError("no Docker daemon answers (is dockerd running? `docker info` tells); "
+                                   "start it, or use --backend netns") from None
+        return self._client
+
+    def check(self, lab: Lab) -> None:
+        NetnsBackend().check(lab)  # root, and netem when the lab asks for delay or loss
+        from docker.errors import ImageNotFound
+
+        try:
+            image = self.client.images.get(IMAGE)
+        except ImageNotFound:
+            raise WirelabError(f"the wirelab node image {IMAGE} is not built; run `make images`") from None
+        if image.labels.get("wirelab.code") not in (None, code_hash()):
+            console.print(f"[yellow]wirelab: {IMAGE} holds older project code than {ROOT}; "
+                          f"`make images` updates it[/]")
+
+    def plan(self, lab: Lab, state: LabState) -> None:
+        state.objects = {
+            "fabric": fabric.fabric_ns(lab.hash),
+            "nodes": {n: node_ns(lab.hash, n) for n in lab.nodes},
+            "containers": {n: container_name(lab.hash, n) for n in lab.nodes},
+            "labels": {"wirelab.lab": lab.name, "wirelab.hash": lab.hash},
+            "image": IMAGE,
+            "pids": {},
+        }
+
+    def up(self, lab: Lab, state: LabState, progress: Progress) -> None:
+        objs = state.objects
+        nodes: dict[str, str] = objs["nodes"]
+        fab = objs["fabric"]
+        clash = existing_netns() & ({fab} | set(nodes.values()))
+        if clash or self._containers(objs["labels"]):
+            raise WirelabError(f"lab {lab.name} is partly up (containers or namespace "
+                               f"{sorted(clash)[0] if clash else ''} left); run `wirelab down {lab.name}` first")
+        with progress.step("containers", len(nodes)):
+            files = lab_files(lab)
+            pids: dict[str, int] = {}
+
+            def start(node: str) -> None:
+                pids[node] = self._run(state, node, files[node])
+
+            parallel(start, list(nodes), workers=WORKERS)
+            objs["pids"] = pids
+            state.save()
+        with progress.step("namespaces", len(nodes) + 1):
+            run_batch("ip", [f"netns add {fab}"] + [f"netns attach {nodes[n]} {pids[n]}" for n in nodes])
+            fabric.prepare(fab)
+        with progress.step("links", sum(len(n.interfaces) for n in lab.nodes.values())):
+            run_batch("ip", fabric.veth_lines(lab, nodes, fab))
+        with progress.step("segments", len(lab.segments)):
+            fabric.configure(lab, fab)
+        with progress.step("addresses and routes", len(nodes)):
+            def configure(node):
+                in_netns(f"/run/netns/{nodes[node.name]}", lambda: write_sysctls(fabric.node_sysctls(lab, node)))
+                ip, tc = fabric.node_lines(lab, node)
+                run_batch("ip", ip, netns=nodes[node.name])
+                run_batch("tc", tc, netns=nodes[node.name])
+
+            parallel(configure, list(lab.nodes.values()), workers=4)
+
+    def _run(self, state: LabState, node: str, files: dict[str, str]) -> int:
+        """Create and start node's container; returns the host pid of its init."""
+        etc = state.dir / "etc" / node
+        etc.mkdir(parents=True, exist_ok=True)
+        binds = {}
+        for fname, text in files.items():
+            (etc / fname).write_text(text)
+            binds[str(etc / fname)] = {"bind": ETC_FILES[fname], "mode": "rw"}
+        # Data folders keep the host's path inside the node: a path a scenario hands a service means
+        # the same file on both sides, as on netns.
+        for folder in {self.placeholders(state, node)[k] for k in ("lab_dir", "data")} - {""}:
+            binds[folder] = {"bind": folder, "mode": "rw"}
+        api = self.client.api
+        host_config = api.create_host_config(network_mode="none", cap_add=CAPS, binds=binds)
+        created = api.create_container(
+            state.objects["image"], command=["tini", "--", "sleep", "infinity"], name=state.objects["containers"][node],
+            hostname=node, labels=state.objects["labels"] | {"wirelab.node": node}, host_config=host_config,
+            environment={"PATH": NODE_PATH, "WIRELAB_LAB": state.name, "WIRELAB_NODE": node})
+        api.start(created["Id"])
+        pid = api.inspect_container(created["Id"])["State"]["Pid"]
+        if not pid:
+            raise WirelabError(f"container of node {node} exited at start; see `docker logs {created['Id'][:12]}`")
+        return pid
+
+    def _containers(self, labels: dict[str, str]) -> list[dict]:
+        filters = {"label": [f"{k}={v}" for k, v in labels.items()]}
+        return self.client.api.containers(all=True, filters=filters)
+
+    def down(self, state: LabState, progress: Progress) -> None:
+        objs = state.objects
+        if not objs:
+            return
+        error = None
+        try:
+            found = self._containers(objs["labels"])
+        except WirelabError as e:  # no daemon: remove the namespaces anyway, keep the record for a retry
+            found, error = [], e
+        with progress.step("containers", len(found)):
+            parallel(lambda c: self.client.api.remove_container(c["Id"], force=True), found, workers=WORKERS)
+        owned = [ns for ns in [objs.get("fabric"), *objs.get("nodes", {}).values()] if ns]
+        present = [ns for ns in owned if ns in existing_netns()]
+        with progress.step("namespaces", len(present)):
+            run_batch("ip", [f"netns del {ns}" for ns in present])
+        if error:
+            raise WirelabError(f"{error}; lab {state.name}'s containers may remain: run `wirelab down {state.name}` "
+                               f"again once dockerd runs")
+
+    def node_argv(self, state: LabState, node: str, argv: list[str], *, interactive: bool = False) -> list[str]:
+        name = state.objects["containers"].get(node)
+        if name is None:
+            raise WirelabError(f"lab {state.name} has no node {node!r}; nodes: {', '.join(state.objects['nodes'])}")
+        if interactive:
+            tty = ["-it"] if sys.stdin.isatty() else ["-i"]
+            return ["docker", "exec", *tty, "-e", "debian_chroot", name, *argv]
+        pid = self._pid(state, node)
+        return ["nsenter", "-t", str(pid), "-m", "-u", "-i", "-n", "-p", "-r", "-w", "--",
+                "env", "-u", "PYTHONPATH", "-u", "PYTHONHOME", "-u", "VIRTUAL_ENV", f"PATH={NODE_PATH}",
+                "HOME=/root", f"WIRELAB_LAB={state.name}", f"WIRELAB_NODE={node}", *argv]
+
+    def _pid(self, state: LabState, node: str) -> int:
+        """The pid of node's container init, checked to still hold the lab's namespace of that node."""
+        pid = state.objects.get("pids", {}).get(node)
+        try:
+            ours = os.stat(f"/run/netns/{state.objects['nodes'][node]}")
+            theirs = os.stat(f"/proc/{pid}/ns/net")
+            if (ours.st_dev, ours.st_ino) == (theirs.st_dev, theirs.st_ino):
+                return pid
+        except (OSError, TypeError):
+            pass
+        raise WirelabError(f"node {node}'s container is gone or was restarted outside wirelab; "
+                           f"run `wirelab down {state.name}` and bring the lab up again")
+
+    def segment_argv(self, state: LabState, segment: str, argv: list[str]) -> list[str]:
+        if segment not in state.lab.get("segments", {}):
+            raise WirelabError(f"lab {state.name} has no segment {segment!r}; "
+                               f"segments: {', '.join(state.lab.get('segments', {}))}")
+        return ["ip", "netns", "exec", state.objects["fabric"], *argv]
+
+    def bridge(self, state: LabState, segment: str) -> str:
+        return segment
+
+    def node_pids(self, state: LabState, node: str) -> list[int]:
+        """The node's processes: those in its container's pid namespace (not the host-side nsenter)."""
+        try:
+            init = os.stat(f"/proc/{self._pid(state, node)}/ns/pid")
+        except (OSError, WirelabError):
+            return []
+        out = []
+        for pid in netns_pids([state.objects["nodes"][node]]):
+            try:
+                st = os.stat(f"/proc/{pid}/ns/pid")
+            except OSError:
+                continue
+            if (st.st_dev, st.st_ino) == (init.st_dev, init.st_ino):
+                out.append(pid)
+        return out
+
+    def placeholders(self, state: LabState, node: str) -> dict[str, str]:
+        return super().placeholders(state, node) | {"python": "python3"}
