@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import copy
 
-from dnslib import QTYPE, RCODE, RR, DNSLabel, DNSRecord
+from dnslib import EDNS0, QTYPE, RCODE, RR, DNSLabel, DNSRecord
 
 from .message import EDNS_UDP, OPT, Malformed, edns, error_reply, fit, parse, reply_to, udp_limit
 from .zone import AAAA, CNAME, MX, NS, A, NameKey, Zone, is_under, name_key
@@ -63,7 +63,7 @@ class Authority:
             # RFC 6891 section 6.1.3: an EDNS version we do not speak; BADVERS is 16, its upper bits go in OPT
             reply.header.aa = 0
             reply.ar = [rr for rr in reply.ar if rr.rtype != OPT]
-            reply.add_ar(RR(rtype=OPT, rclass=self.udp_ceiling, ttl=1 << 24))
+            reply.add_ar(EDNS0(udp_len=self.udp_ceiling, ext_rcode=1))
             return reply
         if h.opcode != 0:
             return _rcode(reply, RCODE.NOTIMP)
@@ -93,7 +93,9 @@ class Authority:
             self._refer(zone, cut, reply)
             return
         node = zone.records.get(qkey)
-        if node is None and qkey not in zone.names:
+        if node is None and qkey in zone.names:
+            node = {}  # an empty non-terminal: the name exists, with no records (RFC 8020)
+        if node is None:
             node = self._wildcard(zone, qkey)
             if node is not None:
                 node = {t: [_renamed(rr, qname) for rr in rrs] for t, rrs in node.items()}

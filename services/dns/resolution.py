@@ -19,6 +19,7 @@ depth limit for name-server names it must resolve on the way, so no zone data ca
 
 from __future__ import annotations
 
+import copy
 import logging
 from collections.abc import Generator
 from dataclasses import dataclass, field
@@ -217,6 +218,9 @@ class Resolution:
             cur_key = name_key(cur)
         soa = next((rr for rr in reply.auth if rr.rtype == SOA and is_under(cur_key, name_key(rr.rname))
                     and is_under(name_key(rr.rname), zone)), None)
+        if soa is not None:  # RFC 2308 section 5: a negative answer lives min(SOA TTL, SOA MINIMUM)
+            soa = copy.copy(soa)
+            soa.ttl = min(soa.ttl, soa.rdata.times[4])
         if rcode == RCODE.NXDOMAIN:
             if soa is not None:
                 self.cache.put_negative(cur_key, None, soa)
