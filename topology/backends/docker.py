@@ -94,7 +94,7 @@ class DockerBackend(Backend):
             raise WirelabError(f"the wirelab node image {IMAGE} is not built; run `make images`") from None
         if image.labels.get("wirelab.code") not in (None, code_hash()):
             console.print(f"[yellow]wirelab: {IMAGE} holds older project code than {ROOT}; "
-                          f"`make images` updates it[/]")
+                          f"`make images` updates it[/]", soft_wrap=True)
 
     def plan(self, lab: Lab, state: LabState) -> None:
         state.objects = {
@@ -173,12 +173,11 @@ class DockerBackend(Backend):
         if not objs:
             return
         error = None
-        try:
-            found = self._containers(objs["labels"])
-        except WirelabError as e:  # no daemon: remove the namespaces anyway, keep the record for a retry
-            found, error = [], e
-        with progress.step("containers", len(found)):
-            parallel(lambda c: self.client.api.remove_container(c["Id"], force=True), found, workers=WORKERS)
+        with progress.step("containers"):
+            try:
+                self._remove_containers(objs["labels"])
+            except WirelabError as e:  # no daemon: remove the namespaces anyway, keep the record for a retry
+                error = e
         owned = [ns for ns in [objs.get("fabric"), *objs.get("nodes", {}).values()] if ns]
         present = [ns for ns in owned if ns in existing_netns()]
         with progress.step("namespaces", len(present)):
@@ -186,6 +185,24 @@ class DockerBackend(Backend):
         if error:
             raise WirelabError(f"{error}; lab {state.name}'s containers may remain: run `wirelab down {state.name}` "
                                f"again once dockerd runs")
+
+    def _remove_containers(self, labels: dict[str, str]) -> None:
+        """Remove every container with the lab's labels. A create that a killed `up` had in flight may
+        land just after the first listing, so list again until one comes back empty."""
+        from docker.errors import APIError
+
+        def remove(c: dict) -> None:
+            try:
+                self.client.api.remove_container(c["Id"], force=True)
+            except APIError as e:  # already gone, or its removal already under way
+                if e.status_code not in (404, 409):
+                    raise
+
+        for _ in range(5):
+            found = self._containers(labels)
+            if not found:
+                return
+            parallel(remove, found, workers=WORKERS)
 
     def node_argv(self, state: LabState, node: str, argv: list[str], *, interactive: bool = False) -> list[str]:
         name = state.objects["containers"].get(node)
