@@ -105,12 +105,13 @@ def short(pkt: Packet) -> str:
     if IP not in pkt:
         return pkt.summary()
     ip = pkt[IP]
-    frag = ""
     if ip.flags.MF or ip.frag:
-        frag = f"fragment id={ip.id} offset={ip.frag} ({ip.frag * 8} bytes){' MF' if ip.flags.MF else ''} " \
-               f"len={len(ip) - ip.ihl * 4}"
-        if ip.frag:  # a later fragment carries no transport header
-            return f"IP {frag}"
+        text = f"IP fragment id={ip.id} offset={ip.frag} ({ip.frag * 8} bytes){' MF' if ip.flags.MF else ''} " \
+               f"len={ip.len - ip.ihl * 4}"
+        if not ip.frag and (UDP in pkt or TCP in pkt):  # only the first fragment carries the transport header
+            t = pkt[UDP] if UDP in pkt else pkt[TCP]
+            text += f" [{'UDP' if UDP in pkt else 'TCP'} {t.sport} > {t.dport}]"
+        return text
     df = " DF" if ip.flags.DF else ""
     if TCP in pkt:
         t = pkt[TCP]
@@ -125,7 +126,7 @@ def short(pkt: Packet) -> str:
         text = icmp_text(pkt[ICMP])
     else:
         text = f"IP proto {ip.proto}"
-    return f"{text}{df}" + (f" ({frag})" if frag else "")
+    return f"{text}{df}"
 
 
 def tcp_flags(t: TCP) -> str:

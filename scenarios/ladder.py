@@ -118,7 +118,8 @@ def text(found: list[Arrow], columns: list[str], title: str = "") -> str:
 
 
 def svg(found: list[Arrow], columns: list[str], title: str = "") -> str:
-    col_w, row_h, top, left = 190, 34, 70, 90
+    longest = max((len(a.label) + 5 for a in found), default=20)
+    col_w, row_h, top, left = min(480, max(190, int(7.3 * longest) + 30)), 34, 70, 90
     width = left + col_w * max(1, len(columns)) + 120
     height = top + row_h * (len(found) + 1) + 20
     x = {c: left + col_w * i + col_w // 2 for i, c in enumerate(columns)}

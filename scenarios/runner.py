@@ -18,6 +18,7 @@ from topology.capture import Capture
 from topology.errors import WirelabError
 from topology.loader import load
 from topology.model import Lab
+from topology.state import LabState
 
 from . import ladder
 from .assertions import Outcome
@@ -56,7 +57,8 @@ class ScenarioResult:
 def run(scenarios: list[Scenario], out: Path, backend: str | None = None, lab: Lab | None = None,
         prepare: Callable[[labs.RunningLab], None] | None = None,
         say: Callable[[ScenarioResult], None] | None = None) -> list[ScenarioResult]:
-    """Run scenarios grouped by lab. `lab` replaces the scenarios' lab (a modified copy, for tests);
+    """Run scenarios grouped by lab, each lab brought up once and taken down after (a lab that is
+    already up is used as it is and left up). `lab` replaces the scenarios' lab (a modified copy);
     `prepare` runs on the lab once it is up, before the scenarios (e.g. to break something on purpose)."""
     groups: dict[str, list[Scenario]] = {}
     for sc in scenarios:
@@ -67,12 +69,15 @@ def run(scenarios: list[Scenario], out: Path, backend: str | None = None, lab: L
     backend = backend or labs.DEFAULT_BACKEND
     for lab_ref, group in groups.items():
         model = lab or load(lab_ref)
+        # a lab someone already has up is used as it is, and left up afterwards
+        already_up = LabState.load(model.name) is not None
         try:
-            running = labs.up(model, backend=backend)
+            running = labs.attach(model.name) if already_up else labs.up(model, backend=backend)
         except WirelabError as e:
-            for sc in group:
+            for i, sc in enumerate(group):
+                said = str(e) if i == 0 else f"see {group[0].name}"
                 results.append(ScenarioResult(sc.name, model.name, sc.about, backend,
-                                              error=f"lab {model.name} did not come up: {e}"))
+                                              error=f"lab {model.name} did not come up: {said}"))
                 if say:
                     say(results[-1])
             continue
@@ -84,7 +89,8 @@ def run(scenarios: list[Scenario], out: Path, backend: str | None = None, lab: L
                 if say:
                     say(results[-1])
         finally:
-            labs.down(model.name)
+            if not already_up:
+                labs.down(model.name)
     return results
 
 

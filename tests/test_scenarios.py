@@ -190,3 +190,11 @@ def test_broadcast_domain_fails_when_r1_bridges_instead_of_routing(tmp_path: Pat
     assert list(why) == ["the broadcast does not cross the router onto backbone"]
     assert why["the broadcast does not cross the router onto backbone"].startswith(
         "expected no copy of client1's broadcast on backbone; saw 1")
+
+
+def test_a_lab_already_up_is_used_and_left_up(lab_up, tmp_path: Path):
+    lab = copy_of("chain", "sc-left-up")
+    running = lab_up(lab)
+    [result] = run([catalog()["traceroute"]], tmp_path, lab=lab)
+    assert result.passed, result.error or failed(result)
+    assert running.run("h1", ["true"]).returncode == 0  # still up: the runner did not take it down
