@@ -32,7 +32,7 @@ def _parser() -> argparse.ArgumentParser:
     res = sub.add_parser("resolver", help="caching recursive resolver")
     res.add_argument("--root-hints", required=True, metavar="FILE", help="root name servers, in named.root form")
     res.add_argument("--allow", action="append", default=[], metavar="CIDR",
-                     help="clients allowed to ask (repeatable; 127.0.0.0/8 and ::1 always are)")
+                     help="networks whose clients may ask (repeatable; default: loopback only)")
     res.add_argument("--upstream-port", type=int, default=53, help="port the authoritative servers listen on")
     res.add_argument("--timeout", type=float, default=2.0, help="seconds to wait for one upstream reply")
     for p in (auth, res):
@@ -50,10 +50,9 @@ def _handler(args: argparse.Namespace):
             log.info("authoritative for %s (%d names) from %s", z.origin, len(z.records), z.source)
         return auth.handle, None
     try:
-        allow = [ipaddress.ip_network(a, strict=False) for a in args.allow]
+        allow = [ipaddress.ip_network(a, strict=False) for a in args.allow or ["127.0.0.0/8", "::1/128"]]
     except ValueError as e:
         raise ZoneError(f"--allow: {e}") from None
-    allow += [ipaddress.ip_network("127.0.0.0/8"), ipaddress.ip_network("::1/128")]
     resolver = Resolver(load_hints(args.root_hints), allow=allow)
     log.info("resolving for %s from root hints %s (%s)", ", ".join(map(str, allow)), args.root_hints,
              ", ".join(map(str, resolver.hint_names)))
