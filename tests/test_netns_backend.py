@@ -176,7 +176,8 @@ def _listing() -> dict[str, str]:
     return {
         "netns": sh("ip netns list | sort"),
         "links": sh("ip -o link show | sed 's/^[0-9]*: //' | cut -d: -f1 | sort"),
-        "mounts": sh("cut -d' ' -f5 /proc/self/mountinfo | sort"),
+        # mounts where a lab could leave one (not the whole table: containers come and go on a busy host)
+        "mounts": sh("cut -d' ' -f5 /proc/self/mountinfo | grep -E '^/run/(wirelab|netns)|^/etc' | sort"),
         "etc-netns": sh("ls -1 /etc/netns 2>/dev/null | sort"),
         "iptables": sh("iptables-save 2>/dev/null | grep -v '^#' | sed 's/\\[[0-9:]*\\]//'"),
     }

@@ -20,6 +20,7 @@ from .state import LabState
 
 class Backend(ABC):
     name: ClassVar[str]
+    shares_host_pids: ClassVar[bool] = False  # do pids seen inside a node equal the host's?
 
     def check(self, lab: Lab) -> None:
         """Refuse, with a clear reason, a lab this backend or this host cannot realise. Makes nothing."""

@@ -11,6 +11,7 @@ This is the API the CLI, the scenarios and the tests use:
 from __future__ import annotations
 
 import os
+import re
 import shlex
 import shutil
 import signal
@@ -114,10 +115,16 @@ class RunningLab:
     def _ready(self, rec: ServiceRecord, ready: tuple[tuple[str, str], ...]) -> bool:
         sockets = {(proto, int(port)) for proto, port in ready if proto in ("tcp", "udp")}
         if sockets:
+            # A port counts only when this service's own processes hold it, not another one's
+            # (two services on one port: the second must fail, not look ready).
+            mine = _process_tree(rec.pid) if self.backend.shares_host_pids else None
             listening = set()
-            for line in self.run(rec.node, ["ss", "-Hlntu"], timeout=10).stdout.splitlines():
+            for line in self.run(rec.node, ["ss", "-Hlntup"], timeout=10).stdout.splitlines():
                 f = line.split()
-                if len(f) >= 5:
+                if len(f) < 5:
+                    continue
+                owners = {int(p) for p in re.findall(r"pid=(\d+)", line)}
+                if mine is None or owners & mine:
                     listening.add((f[0], int(f[4].rsplit(":", 1)[1])))
             if not sockets <= listening:
                 return False
@@ -215,6 +222,24 @@ def down(name: str, progress: Progress | None = None) -> bool:
     shutil.rmtree(state.dir, ignore_errors=True)
     release_run_dir()
     return True
+
+
+def _process_tree(root: int) -> set[int]:
+    """root and all its descendants (host pids)."""
+    children: dict[int, list[int]] = {}
+    for entry in os.scandir("/proc"):
+        if entry.name.isdigit():
+            try:
+                ppid = int(Path(f"/proc/{entry.name}/stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            children.setdefault(ppid, []).append(int(entry.name))
+    tree, todo = set(), [root]
+    while todo:
+        pid = todo.pop()
+        tree.add(pid)
+        todo.extend(children.get(pid, []))
+    return tree
 
 
 def _exited(pid: int) -> bool:

@@ -44,6 +44,7 @@ def node_ns(lab_hash: str, node: str) -> str:
 
 class NetnsBackend(Backend):
     name = "netns"
+    shares_host_pids = True
 
     def check(self, lab: Lab) -> None:
         require_root()
