@@ -13,7 +13,7 @@ import json
 import logging
 import os
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from ipaddress import IPv4Address
 from pathlib import Path
 
@@ -36,9 +36,8 @@ class Lease:
         return self.state in (BOUND, DECLINED) and self.expires > now
 
     def to_json(self) -> str:
-        d = asdict(self)
-        d["ip"] = str(self.ip)
-        return json.dumps(d, separators=(",", ":"))
+        return json.dumps({"ip": str(self.ip), "client": self.client, "mac": self.mac, "expires": self.expires,
+                           "state": self.state, "hostname": self.hostname}, separators=(",", ":"))
 
     @classmethod
     def from_json(cls, line: str) -> Lease:

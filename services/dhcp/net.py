@@ -19,6 +19,7 @@ from ipaddress import IPv4Address, IPv4Interface
 
 ETH_P_IP = 0x0800
 SO_ATTACH_FILTER = 26
+SO_RCVBUFFORCE = 33
 IP_PKTINFO = 8  # <linux/in.h>; not exported by Python's socket module
 PACKET_OUTGOING = 4
 BROADCAST_MAC = b"\xff" * 6
@@ -155,7 +156,10 @@ def udp_socket(port: int, device: str | None = None, pktinfo: bool = False,
     if pktinfo:
         s.setsockopt(socket.IPPROTO_IP, IP_PKTINFO, 1)
     if rcvbuf:
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+        try:  # past net.core.rmem_max (root only): a burst must not overflow while a batch is synced
+            s.setsockopt(socket.SOL_SOCKET, SO_RCVBUFFORCE, rcvbuf)
+        except PermissionError:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
     s.bind(("0.0.0.0", port))
     s.setblocking(False)
     return s

@@ -67,12 +67,17 @@ _U32 = {Opt.LEASE_TIME, Opt.RENEWAL_TIME, Opt.REBINDING_TIME}
 _TEXT = {Opt.HOSTNAME, Opt.DOMAIN_NAME, Opt.MESSAGE}
 
 
+def _packed(value: object) -> bytes:
+    # IPv4Address(IPv4Address) would go through the address's string form: slow on the hot path
+    return value.packed if isinstance(value, IPv4Address) else IPv4Address(value).packed  # type: ignore[arg-type]
+
+
 def encode_option(code: int, value: object) -> bytes:
     """One option as code, length, data; values longer than 255 bytes are split (RFC 3396)."""
     if code in _ADDRESS:
-        data = IPv4Address(value).packed  # type: ignore[arg-type]
+        data = _packed(value)
     elif code in _ADDRESSES:
-        data = b"".join(IPv4Address(a).packed for a in value)  # type: ignore[attr-defined]
+        data = b"".join(_packed(a) for a in value)  # type: ignore[attr-defined]
     elif code in _U32:
         data = struct.pack("!I", value)
     elif code == Opt.MESSAGE_TYPE:

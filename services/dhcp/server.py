@@ -13,6 +13,7 @@ pool by giaddr, renewals by ciaddr. Offers are held in memory only; a lease is w
 from __future__ import annotations
 
 import logging
+from collections import deque
 from dataclasses import dataclass, replace
 from ipaddress import IPv4Address, IPv4Interface
 
@@ -57,6 +58,7 @@ class DhcpServer:
         self.offers: dict[IPv4Address, tuple[str, float]] = {}  # address -> (client, held until)
         self._offer_of: dict[str, IPv4Address] = {}  # client -> address offered to it
         self._cursor = {p.name: int(p.first) for p in config.pools}
+        self._returned: deque[IPv4Address] = deque()  # offered, never leased, offer lapsed: free again
         self._changes: list[Lease] = []
 
     # ---- the one entry point ---------------------------------------------------------------------
@@ -92,6 +94,7 @@ class DhcpServer:
             client = self.offers.pop(ip)[0]
             if self._offer_of.get(client) == ip:
                 del self._offer_of[client]
+            self._returned.append(ip)
         return [x for x in self.leases.values() if x.state == BOUND and x.expires <= now]
 
     # ---- messages ----------------------------------------------------------------------------------
@@ -106,6 +109,7 @@ class DhcpServer:
         previous = self._offered_to(client)
         if previous is not None and previous != ip:
             del self.offers[previous]
+            self._returned.append(previous)
         self.offers[ip] = (client, now + self.config.offer_hold)
         self._offer_of[client] = ip
         log.debug("DISCOVER from %s xid %08x: OFFER %s", pkt.mac, pkt.xid, ip)
@@ -203,18 +207,25 @@ class DhcpServer:
         return self._never_used(pool, client, now) or self._reclaim(pool, client, now)
 
     def _never_used(self, pool: Pool, client: str, now: float) -> IPv4Address | None:
-        cursor = i = self._cursor[pool.name]
-        last = int(pool.last)
+        """A free address never leased: first those whose offer lapsed, then the next past the cursor.
+
+        The cursor only moves forward past addresses leased, offered or not dynamic, so finding one
+        costs O(1) amortised however many offers are outstanding.
+        """
+        for _ in range(len(self._returned)):
+            ip = self._returned.popleft()
+            if ip in pool.subnet and ip not in self.leases and pool.dynamic(ip) and ip not in self.offers:
+                return ip
+            if ip not in pool.subnet:
+                self._returned.append(ip)  # another pool's
+        i, last = self._cursor[pool.name], int(pool.last)
         while i <= last:
             ip = IPv4Address(i)
-            if ip in self.leases or not pool.dynamic(ip):
-                if i == cursor:
-                    cursor += 1  # everything below the cursor has been leased at least once
-            elif not self._taken(ip, client, now):
-                self._cursor[pool.name] = cursor
-                return ip
             i += 1
-        self._cursor[pool.name] = cursor
+            if ip not in self.leases and ip not in self.offers and pool.dynamic(ip):
+                self._cursor[pool.name] = i
+                return ip
+        self._cursor[pool.name] = i
         return None
 
     def _reclaim(self, pool: Pool, client: str, now: float) -> IPv4Address | None:
@@ -241,6 +252,7 @@ class DhcpServer:
         if ip is not None:
             del self.offers[ip]
             del self._offer_of[client]
+            self._returned.append(ip)
 
     # ---- replies -----------------------------------------------------------------------------------
 

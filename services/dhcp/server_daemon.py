@@ -20,7 +20,7 @@ from .pools import ServerConfig
 from .server import DhcpServer, Reply
 
 log = logging.getLogger("dhcp.server")
-BATCH = 256
+BATCH = 32  # replies sent per journal sync: larger batches sync less but send bigger bursts
 
 
 class ServerDaemon:
@@ -30,7 +30,7 @@ class ServerDaemon:
         self.port = port
         self.links: dict[int, Link] = links()
         self._link_sockets: dict[int, LinkSocket] = {}
-        self.sock = udp_socket(port, pktinfo=True, rcvbuf=4 << 20)
+        self.sock = udp_socket(port, pktinfo=True, rcvbuf=1 << 20)
         self.bad = 0
         self._lapsed: set[tuple[IPv4Address, float]] = set()
 
