@@ -76,6 +76,7 @@ async def _main(args: argparse.Namespace) -> None:
     loop.add_signal_handler(signal.SIGINT, stop.set)
     log.info("%s listening on %s port %d (UDP and TCP)", args.role, args.listen, args.port)
     await stop.wait()
+    loop.remove_reader(udp.fileno())
     udp.close()
     tcp.close()
 
