@@ -289,9 +289,12 @@ def test_failed_service_start_rolls_the_lab_back(unrelated):
     before = _listing()
     lab = loads(two_lans("wl-test-rollback").replace("a: {interfaces: [lan1]}",
                                                       "a: {interfaces: [lan1], services: [echo-udp, echo-udp]}"))
-    with pytest.raises(WirelabError, match="echo-udp on a exited at start"):
-        labs.up(lab)
-    assert _listing() == before and LabState.load("wl-test-rollback") is None
+    try:
+        with pytest.raises(WirelabError, match="echo-udp on a exited at start"):
+            labs.up(lab)
+        assert _listing() == before and LabState.load("wl-test-rollback") is None
+    finally:
+        labs.down("wl-test-rollback")
 
 
 def test_a_lab_cannot_come_up_twice(lab_up):
