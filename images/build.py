@@ -97,7 +97,11 @@ def build_base(client: docker.DockerClient, args: argparse.Namespace) -> str:
     if args.from_registry:
         context = _context({"Dockerfile": (HERE / "base-slim.Dockerfile").read_bytes(),
                             "packages.txt": (HERE / "packages.txt").read_bytes()})
-        _docker_build(client, context, ref, {}, "base")
+        try:
+            _docker_build(client, context, ref, {}, "base")
+        except BuildError as e:
+            raise BuildError(f"{e}\n--from-registry needs a reachable registry; without one, build offline "
+                             f"(leave --from-registry out)") from None
     else:
         rootfs = debootstrap(mirror, recipe, force=args.force)
         _import(client, rootfs, ref)
