@@ -247,16 +247,11 @@ def build_node(client: docker.DockerClient, base: str) -> str:
             files[f"site/{path.relative_to(site)}"] = path
     for path in code_files():
         files[f"code/{path.relative_to(ROOT)}"] = path
-    old = _image_id(client, IMAGE)
     start = time.perf_counter()
     labels = {"wirelab.code": code_hash(), "wirelab.base": base}
     _docker_build(client, _context(files), IMAGE, {"BASE": base}, "node", labels)
-    new = _image_id(client, IMAGE)
-    if old and old != new:
-        try:  # the previous node image, now untagged; kept when a container still uses it
-            client.images.remove(old, noprune=False)
-        except DockerException:
-            pass
+    # earlier node images, untagged by this build or an earlier one; those a container still uses stay
+    client.images.prune(filters={"dangling": True, "label": "wirelab.code"})
     console.print(f"  [green]✓[/] node {IMAGE} [dim]{time.perf_counter() - start:.1f} s[/]")
     return IMAGE
 
