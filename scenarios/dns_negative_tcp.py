@@ -1,0 +1,107 @@
+"""DNS, negative caching and TCP: a missing name gives NXDOMAIN, then comes from the negative cache; a large
+answer comes back truncated over UDP and whole over TCP.
+
+Kurose & Ross 2.4 (DNS caching; DNS runs over UDP, port 53). client1 asks the local DNS server for a name
+crepes.fr does not have: the authoritative server answers NXDOMAIN with its SOA, whose MINIMUM field
+(300 s) says how long the absence may be remembered, and the local server passes it on. Asked again, the
+local server answers NXDOMAIN itself, with no packet upstream. Then client3 asks for big.cs.umass.edu's
+TXT records (about 3 KB): over UDP the reply is cut (TC=1, no answers), so the local server asks
+dns.umass.edu again over TCP; client3 does the same and gets all 16 records over TCP.
+"""
+
+from __future__ import annotations
+
+import struct
+
+from dnslib import DNSRecord
+from scapy.layers.inet import IP, TCP
+
+from scenarios.assertions import SHOWN, Absent, Assertion, InOrder, Outcome, Present, Step
+from scenarios.dns_iterative import RESOLVER, describe, dns, fresh_resolver
+from scenarios.frames import Host, Traffic
+from scenarios.match import tcp
+
+NAME = "dns-negative-and-tcp"
+LAB = "campus"
+SEGMENTS = ["servers", "internet"]
+MISSING = "no-such-host.crepes.fr"
+BIG = "big.cs.umass.edu"
+NXDOMAIN = 3
+
+
+class WholeOverTcp(Assertion):
+    """The server's reply to the client over TCP, reassembled from its segments, is one whole DNS message
+    with at least `answers` records and TC clear."""
+
+    def __init__(self, capture: str, server: Host, client: Host, answers: int, text: str, after: str | None = None):
+        self.capture, self.server, self.client, self.answers, self.text = capture, server, client, answers, text
+        self.after = after
+
+    def evaluate(self, traffic: Traffic) -> Outcome:
+        frames = [f for f in self._window(traffic, self.after, None) if TCP in f.pkt
+                  and f.pkt[IP].src == self.server.ip and f.pkt[IP].dst == self.client.ip
+                  and f.pkt[TCP].sport == 53 and len(f.pkt[TCP].payload)]
+        segments = {f.pkt[TCP].seq: bytes(f.pkt[TCP].payload) for f in frames}  # retransmissions count once
+        stream = b"".join(segments[seq] for seq in sorted(segments))
+        if len(stream) < 2:
+            return Outcome(self.text, False, f"expected a DNS reply over TCP from {self.server}; saw none",
+                           frames[:SHOWN], self.capture)
+        (size,) = struct.unpack("!H", stream[:2])
+        try:
+            reply = DNSRecord.parse(stream[2:2 + size])
+        except Exception as e:
+            return Outcome(self.text, False, f"the {len(stream)} bytes over TCP are not one DNS message ({e})",
+                           frames[:SHOWN], self.capture)
+        if reply.header.tc or len(reply.rr) < self.answers:
+            return Outcome(self.text, False, f"expected {self.answers} answers with TC clear; got "
+                           f"{len(reply.rr)}, TC={reply.header.tc}", frames[:SHOWN], self.capture)
+        return Outcome(self.text, True, f"{size}-byte reply in {len(frames)} TCP segment(s), "
+                       f"{len(reply.rr)} answers", frames[:SHOWN], self.capture)
+
+
+def run(ctx) -> None:
+    c1, c3, local = ctx.host("client1"), ctx.host("client3"), ctx.host(RESOLVER)
+    crepes, umass = ctx.host("crepes-dns"), ctx.host("umass-dns")
+    fresh_resolver(ctx)
+    ctx.mark("missing")
+    ctx.run("client1", ["dig", "+tries=1", "+time=5", MISSING])
+    ctx.mark("missing-again")
+    ctx.run("client1", ["dig", "+tries=1", "+time=5", MISSING])
+    ctx.mark("udp")
+    ctx.run("client3", ["dig", "+tries=1", "+time=5", "+ignore", BIG, "TXT"])  # +ignore: keep the truncated reply
+    ctx.mark("tcp")
+    ctx.run("client3", ["dig", "+tries=1", "+time=5", "+tcp", BIG, "TXT"], check=True)
+
+    ctx.expect(
+        InOrder("servers", [
+            Step(dns(c1, local, qname=MISSING, response=False, label=f"client1 asks for {MISSING}"), "query"),
+            Step(dns(local, crepes, qname=MISSING, response=False,
+                     label=f"{local} asks crepes.fr's server {crepes}"), "upstream"),
+            Step(dns(crepes, local, qname=MISSING, rcode=NXDOMAIN, authoritative=True,
+                     label=f"{crepes} answers NXDOMAIN with authority"), "NXDOMAIN"),
+            Step(dns(local, c1, qname=MISSING, rcode=NXDOMAIN, label="NXDOMAIN to client1"), "to client"),
+        ], "a missing name: the authoritative server's NXDOMAIN reaches the client", after="missing",
+            before="missing-again"),
+        Present("servers", dns(local, c1, qname=MISSING, rcode=NXDOMAIN, label=f"NXDOMAIN from {local}"),
+                "asked again: the local DNS server answers NXDOMAIN", after="missing-again", before="udp"),
+        Absent("servers", dns(local, None, qname=MISSING, response=False, label=f"a query for {MISSING} upstream"),
+               "asked again: answered from the negative cache, no query upstream", after="missing-again",
+               before="udp"),
+        InOrder("servers", [
+            Step(dns(local, umass, qname=BIG, response=False, label=f"{local} asks {umass} over UDP"), "UDP query"),
+            Step(dns(umass, local, qname=BIG, tc=True, answers=False, label=f"{umass} replies truncated (TC=1)"),
+                 "TC"),
+            Step(tcp(local, umass, dport=53, flags="S").named(f"{local} opens TCP to {umass} port 53"), "TCP"),
+        ], "the local DNS server gets a truncated reply over UDP and asks again over TCP", after="udp",
+            before="tcp"),
+        Present("servers", dns(local, c3, qname=BIG, tc=True, answers=False,
+                               label="a truncated reply (TC=1, no answers) to client3"),
+                "over UDP, client3's reply is truncated", after="udp", before="tcp"),
+        WholeOverTcp("servers", local, c3, 16, "over TCP, client3 gets the whole answer: 16 TXT records",
+                     after="tcp"),
+    )
+    ctx.ladder("servers", dns(), "NXDOMAIN, then the negative cache", before="udp",
+               columns=["client1", RESOLVER, "root-dns", "fr-dns", "crepes-dns"], label=describe)
+    ctx.ladder("servers", dns() | tcp(None, None, dport=53, flags="S") | tcp(None, None, sport=53, flags="SA"),
+               "a large answer: truncated over UDP, again over TCP", after="udp",
+               columns=["client3", RESOLVER, "root-dns", "edu-dns", "umass-dns"], label=describe)
