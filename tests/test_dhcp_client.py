@@ -198,3 +198,13 @@ def test_relay_delivers_replies_as_the_server_would_have():
     renew = DhcpPacket(**base, ciaddr=A("10.0.1.100"), options={Opt.MESSAGE_TYPE: MessageType.ACK})
     assert toward_client(renew, links).to == "unicast"
     assert toward_client(DhcpPacket(op=Op.BOOTREPLY, giaddr=A("10.0.2.1")), links) is None
+
+
+def test_renew_on_demand_is_a_unicast_request():
+    net = Net()
+    net.deliver(net.client.start(0.0), 0.0)
+    net.sent.clear()
+    done = net.deliver(net.client.renew(3.0), 3.0)
+    assert net.sent[0].to == A("10.0.3.60") and net.sent[0].packet.ciaddr == A("10.0.1.100")
+    assert any(isinstance(a, Bind) for a in done) and net.client.deadline == 53.0
+    assert DhcpClient(MAC).renew(0.0) == []  # nothing to renew before a lease

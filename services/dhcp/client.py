@@ -143,6 +143,13 @@ class DhcpClient:
             self.state, self.xid = State.RENEWING, self.rng.getrandbits(32)
         return self._send_renewal(now, broadcast=False, until=t2)
 
+    def renew(self, now: float) -> list[Action]:
+        """Renew now rather than at T1 (as `udhcpc` does on SIGUSR1): a REQUEST unicast to the server."""
+        if self.lease is None or self.state != State.BOUND:
+            return []
+        self.state, self.xid = State.RENEWING, self.rng.getrandbits(32)
+        return self._send_renewal(now, broadcast=False, until=self.lease.bound_at + self.lease.t2)
+
     def release(self, now: float) -> list[Action]:
         """Give the lease back (on shutdown): RELEASE unicast to the server, then stop using it."""
         if self.lease is None or self.state not in (State.BOUND, State.RENEWING, State.REBINDING):

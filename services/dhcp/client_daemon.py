@@ -2,7 +2,7 @@
 
 Until it holds an address the client can neither send from one nor receive unicast through the
 kernel, so it speaks through an AF_PACKET socket (broadcast from 0.0.0.0, replies to its MAC).
-Renewals go to the server by ordinary unicast UDP. On SIGTERM it releases the lease.
+Renewals go to the server by ordinary unicast UDP. SIGUSR1 renews at once; SIGTERM releases the lease.
 """
 
 from __future__ import annotations
@@ -35,6 +35,11 @@ class ClientDaemon:
         self.udp = udp_socket(CLIENT_PORT, device=iface)  # unicast renewals; its queue is drained
         self.inbox: asyncio.Queue[DhcpPacket | None] = asyncio.Queue()
         self.bound: ClientLease | None = None
+        self._renew_now = False
+
+    def renew_now(self) -> None:
+        self._renew_now = True
+        self.inbox.put_nowait(None)  # wake the loop
 
     def _on_raw(self) -> None:
         for _src, _dst, _sport, dport, payload in self.raw.receive():
@@ -128,6 +133,9 @@ class ClientDaemon:
                 now = time.monotonic()
                 if pkt is not None:
                     await self.perform(self.core.receive(pkt, now))
+                if self._renew_now:
+                    self._renew_now = False
+                    await self.perform(self.core.renew(now))
                 await self.perform(self.core.tick(now))
             await self.perform(self.core.release(time.monotonic()))
         finally:
@@ -144,4 +152,5 @@ async def run_client(iface: str, resolv_conf: str | None, default_route: bool) -
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+    loop.add_signal_handler(signal.SIGUSR1, daemon.renew_now)
     await daemon.run(stop)
