@@ -13,7 +13,11 @@ APT_PACKAGES := iproute2 util-linux procps psmisc iptables nftables tcpdump iput
 	graphviz busybox isc-dhcp-client curl telnet lftp netcat-openbsd dnsperf dnsmasq-base kea-admin \
 	python3-venv
 
-.PHONY: setup system-packages venv up down down-all shell ps graph run scenarios test test-unit bench lint clean help
+# The docker backend's extra needs, installed by `make docker-setup` only where no docker client exists
+# (a host with docker-ce keeps it).
+DOCKER_PACKAGES := docker.io debootstrap
+
+.PHONY: setup system-packages venv docker-setup images up down down-all shell ps graph run scenarios test test-unit bench lint clean help
 
 help:
 	@echo "make setup                     system packages + .venv with the wirelab command (idempotent)"
@@ -24,6 +28,8 @@ help:
 	@echo "make scenarios                 every scenario, as CI runs them"
 	@echo "make test                      the whole test suite"
 	@echo "make bench                     benchmarks, JSON under bench/results/"
+	@echo "make docker-setup images       the docker backend: docker.io + debootstrap, dockerd, offline images"
+	@echo "make up LAB=campus BACKEND=docker"
 
 setup: system-packages venv
 
@@ -41,6 +47,17 @@ $(VENV)/.installed: pyproject.toml
 	$(VENV)/bin/pip install -q --upgrade pip
 	$(VENV)/bin/pip install -q -e '.[dev]'
 	touch $@
+
+docker-setup:
+	@command -v docker >/dev/null || { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q docker.io; }
+	@command -v debootstrap >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -q debootstrap
+	@docker info >/dev/null 2>&1 || { echo "starting dockerd"; (dockerd >/var/log/dockerd.log 2>&1 &); \
+		for i in $$(seq 60); do docker info >/dev/null 2>&1 && break; sleep 1; done; \
+		docker info >/dev/null 2>&1 || { echo "dockerd did not start; see /var/log/dockerd.log"; exit 2; }; }
+
+images: setup
+	@docker info >/dev/null 2>&1 || { echo "images: no Docker daemon answers; run make docker-setup (or start dockerd) first"; exit 2; }
+	$(PY) images/build.py
 
 up: venv
 	$(WL) up $(LAB) --backend $(BACKEND)
@@ -65,7 +82,7 @@ run: setup
 	$(WL) scenario run --lab $(LAB) --backend $(BACKEND)
 
 scenarios: setup
-	$(WL) scenario run --all --backend $(BACKEND)
+	$(WL) scenario run --all --backend $(BACKEND) $(if $(OUT),--out $(OUT))
 
 test: setup
 	$(VENV)/bin/pytest -q
