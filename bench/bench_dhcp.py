@@ -6,7 +6,7 @@ completed DORA rate it reached. Leases are durable on disk for wirelab's server 
 before each batch of ACKs); Kea uses its memfile backend with persistence on (appended to a CSV
 file, not synced). Both lease files live on the same disk folder.
 
-    .venv/bin/python bench/bench_dhcp.py [--rates 2000,4000,6000,8000] [--period 4] [--rounds 2]
+    .venv/bin/python bench/bench_dhcp.py [--rates 3000,6000,9000,12000] [--period 4] [--rounds 2]
 
 Prints JSON and writes it to bench/results/dhcp.json.
 """
@@ -126,7 +126,7 @@ def measure(running: labs.RunningLab, name: str, work: Path, rates: list[int], p
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--rates", default="2000,4000,6000,8000")
+    ap.add_argument("--rates", default="3000,6000,9000,12000")
     ap.add_argument("--period", type=float, default=4)
     ap.add_argument("--rounds", type=int, default=2, help="alternate the servers this many times; best kept")
     ap.add_argument("--out", default=str(ROOT / "bench" / "results" / "dhcp.json"))
