@@ -79,7 +79,7 @@ def line(r: ScenarioResult, color: bool = True) -> str:
     word = "PASS" if r.passed else ("ERROR" if r.error else "FAIL")
     tint = {"PASS": "\033[32m", "FAIL": "\033[31m", "ERROR": "\033[33m"}[word] if color else ""
     reset = "\033[0m" if color else ""
-    return (f"{tint}{word:5}{reset} {r.name:18} {ok}/{len(r.outcomes)} assertions  "
+    return (f"{tint}{word:5}{reset} {r.name:20} {ok:>2}/{len(r.outcomes):<2} assertions  "
             f"{r.duration:5.1f}s  {r.about}")
 
 
