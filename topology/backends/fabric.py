@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import subprocess
 
-from ..kernel import KernelError, in_netns, run_batch, write_sysctls
+from ..kernel import KernelError, in_netns, parallel, run_batch, write_sysctls
 from ..model import Interface, Lab, Node, Segment
+from ..progress import Progress
 
 FABRIC_SYSCTLS = {
     "net.ipv6.conf.all.disable_ipv6": "1",
@@ -135,6 +136,27 @@ def node_lines(lab: Lab, node: Node) -> tuple[list[str], list[str]]:
     if node.gateway:
         ip.append(f"route add default via {node.gateway}")
     return ip, tc
+
+
+def wire(lab: Lab, node_ns: dict[str, str], fabric: str, progress: Progress) -> None:
+    """Everything after the namespaces exist, the same for every backend: links, bridges, addresses.
+
+    node_ns maps each node to its named network namespace (under /run/netns).
+    """
+    with progress.step("links", sum(len(n.interfaces) for n in lab.nodes.values())):
+        run_batch("ip", veth_lines(lab, node_ns, fabric))
+    with progress.step("segments", len(lab.segments)):
+        configure(lab, fabric)
+    with progress.step("addresses and routes", len(node_ns)):
+        def address(node: Node) -> None:
+            # Interfaces are still down: switching IPv6 off now ("all" reaches existing ones) comes
+            # before any router solicitation or DAD could be sent.
+            in_netns(f"/run/netns/{node_ns[node.name]}", lambda: write_sysctls(node_sysctls(lab, node)))
+            ip, tc = node_lines(lab, node)
+            run_batch("ip", ip, netns=node_ns[node.name])
+            run_batch("tc", tc, netns=node_ns[node.name])
+
+        parallel(address, list(lab.nodes.values()), workers=4)
 
 
 def node_sysctls(lab: Lab, node: Node) -> dict[str, str]:

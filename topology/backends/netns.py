@@ -20,14 +20,11 @@ from ..errors import WirelabError
 from ..kernel import (
     existing_netns,
     has_netem,
-    in_netns,
     make_uts,
     netns_pids,
-    parallel,
     require_root,
     run_batch,
     unmount,
-    write_sysctls,
 )
 from ..model import Lab
 from ..nodefiles import lab_files
@@ -92,20 +89,7 @@ class NetnsBackend(Backend):
                 for fname, text in all_files[node.name].items():
                     (files / fname).write_text(text)
                 (ETC_NETNS / nodes[node.name]).symlink_to(files)
-        with progress.step("links", sum(len(n.interfaces) for n in lab.nodes.values())):
-            run_batch("ip", fabric.veth_lines(lab, nodes, fab))
-        with progress.step("segments", len(lab.segments)):
-            fabric.configure(lab, fab)
-        with progress.step("addresses and routes", len(nodes)):
-            def configure(node):
-                # Interfaces are still down: switching IPv6 off now ("all" reaches existing ones) comes
-                # before any router solicitation or DAD could be sent.
-                in_netns(f"/run/netns/{nodes[node.name]}", lambda: write_sysctls(fabric.node_sysctls(lab, node)))
-                ip, tc = fabric.node_lines(lab, node)
-                run_batch("ip", ip, netns=nodes[node.name])
-                run_batch("tc", tc, netns=nodes[node.name])
-
-            parallel(configure, list(lab.nodes.values()), workers=4)
+        fabric.wire(lab, nodes, fab, progress)
 
     def down(self, state: LabState, progress: Progress) -> None:
         require_root()
