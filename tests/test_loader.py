@@ -201,4 +201,61 @@ def test_the_readme_example_lab_is_valid():
     block = readme.split("## The lab file", 1)[1].split("```yaml", 1)[1].split("```", 1)[0]
     lab = loads(block, "README.md")
     assert lab.name == "mylab" and lab.segments["lan2"].kind == "hub" and lab.segments["wan"].loss == 1.0
-    assert lab.nodes["laptop"].interfaces[0].dhcp and str(lab.nodes["pc1"].gateway) == "10.0.1.1"
+    assert str(lab.nodes["pc1"].gateway) == "10.0.1.1" and str(lab.nodes["pc2"].interfaces[0].address) == "10.0.2.10/24"
+
+
+def test_a_node_defined_twice_is_an_error_not_a_silent_overwrite():
+    e = error_of("""
+        segments:
+          lan: {subnet: 10.0.0.0/24}
+        nodes:
+          pc1: {interfaces: [lan]}
+          pc2: {interfaces: [lan]}
+          pc1: {interfaces: [lan]}
+    """)
+    assert e.line == 6 and "node 'pc1' is defined twice (first at line 4)" in e.message
+
+
+def test_overlapping_subnets_are_refused():
+    e = error_of("""
+        segments:
+          lan1: {subnet: 10.0.1.0/24}
+          lan2: {subnet: 10.0.0.0/16}
+        nodes:
+          a: {interfaces: [lan1]}
+    """)
+    assert e.line == 3 and "overlaps segment lan1's 10.0.1.0/24" in e.message
+
+
+def test_unknown_service_is_caught_at_its_line_with_a_suggestion():
+    e = error_of("""
+        segments:
+          lan: {subnet: 10.0.0.0/24}
+        nodes:
+          a:
+            interfaces: [lan]
+            services: [echo-udp, uppercase-tpc]
+    """)
+    assert e.line == 6 and "unknown service 'uppercase-tpc'; did you mean 'uppercase-tcp'?" in e.message
+
+
+def test_a_misspelt_key_is_named_rather_than_the_missing_one():
+    e = error_of("""
+        segments:
+          lan: {subnet: 10.0.0.0/24}
+        nodes:
+          a:
+            interfacs: [lan]
+    """)
+    assert e.line == 5 and "did you mean 'interfaces'?" in e.message
+
+
+def test_an_empty_node_points_at_the_indentation():
+    e = error_of("""
+        segments:
+          lan: {subnet: 10.0.0.0/24}
+        nodes:
+          a:
+          interfaces: [lan]
+    """)
+    assert "nodes.a is empty; expected a mapping" in e.message and "indentation" in e.message

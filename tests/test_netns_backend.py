@@ -301,3 +301,19 @@ def test_a_lab_cannot_come_up_twice(lab_up):
     lab_up(two_lans("wl-test-twice"))
     r = wirelab("up", "-q", "-", input=two_lans("wl-test-twice"))
     assert r.returncode == 2 and "already up" in r.stderr
+
+
+def test_the_readme_example_lab_comes_up_and_routes(lab_up):
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    block = readme.split("## The lab file", 1)[1].split("```yaml", 1)[1].split("```", 1)[0]
+    running = lab_up(block.replace("name: mylab", "name: wl-test-readme"))
+    out = running.run("pc1", ["ping", "-c1", "-W2", "pc2"]).stdout
+    assert "1 received" in out
+    assert "10.0.9.2" in running.run("pc1", ["traceroute", "-n", "-q1", "-w1", "10.0.9.2"]).stdout
+
+
+def test_a_second_traceroute_shows_no_phantom_hops(lab_up):
+    running = lab_up(load("chain"))
+    for _ in range(3):  # ICMP errors are not rate limited: every probe of every run is answered
+        trace = running.run("h1", ["traceroute", "-n", "-w", "2", "10.10.2.10"], check=True).stdout
+        assert "*" not in trace, trace

@@ -110,7 +110,7 @@ def ps(lab: str | None, as_json: bool) -> None:
         for col in ("node", "kind", "interface", "segment", "address", "mac", "processes"):
             t.add_column(col)
         for node, n in r["nodes"].items():
-            procs = "\n".join(f"{p['pid']} {p['cmd'][:60]}" for p in n["processes"]) or "-"
+            procs = "\n".join(f"{p['pid']} {p['service'] or p['cmd'][:50]}" for p in n["processes"]) or "-"
             for i, iface in enumerate(n["interfaces"]):
                 t.add_row(node if i == 0 else "", n["kind"] if i == 0 else "", iface["name"], iface["segment"],
                           ", ".join(iface["addresses"]) or "-", iface["mac"], procs if i == 0 else "")
@@ -119,6 +119,7 @@ def ps(lab: str | None, as_json: bool) -> None:
 
 def _describe(running: labs.RunningLab) -> dict:
     nodes = {}
+    services = {r.pid: r.name + (f" ({r.iface})" if r.iface else "") for r in running.state.services}
     for name, spec in running.nodes.items():
         live = {}
         proc = running.run(name, ["ip", "-j", "addr", "show"], timeout=10)
@@ -131,7 +132,7 @@ def _describe(running: labs.RunningLab) -> dict:
             "interfaces": [{"name": i["name"], "segment": i["segment"], "mac": i["mac"],
                             "configured": i["address"], "addresses": live.get(i["name"], [])}
                            for i in spec["interfaces"]],
-            "processes": [{"pid": p, "cmd": c} for p, c in running.processes(name)],
+            "processes": [{"pid": p, "cmd": c, "service": services.get(p)} for p, c in running.processes(name)],
         }
     s = running.state
     return {"name": s.name, "backend": s.backend, "status": s.status, "source": s.source,
@@ -145,7 +146,15 @@ def _describe(running: labs.RunningLab) -> dict:
 def exec_(lab: str, node: str, command: tuple[str, ...]) -> None:
     """Run COMMAND on NODE (after `--`); its exit status is wirelab's."""
     argv = labs.attach(_lab_name(lab)).argv(node, list(command))
-    os.execvp(argv[0], argv)
+    os.execvpe(argv[0], argv, _node_env())
+
+
+def _node_env() -> dict[str, str]:
+    """The caller's environment with wirelab's own Python first on PATH, so `python3 -m services.X`
+    (the course's socket programs, the project's clients) works on a node from any folder."""
+    here = os.path.dirname(sys.executable)
+    path = os.environ.get("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
+    return os.environ | {"PATH": here + os.pathsep + path if here not in path.split(os.pathsep) else path}
 
 
 @main.command()
@@ -155,13 +164,14 @@ def shell(lab: str, node: str) -> None:
     """An interactive shell on NODE; the prompt and `hostname` name the node."""
     running = labs.attach(_lab_name(lab))
     argv = running.argv(node, ["bash", "-i"], interactive=True)
-    env = os.environ | {"debian_chroot": running.name, "WIRELAB_LAB": running.name, "WIRELAB_NODE": node}
+    env = _node_env() | {"debian_chroot": running.name, "WIRELAB_LAB": running.name, "WIRELAB_NODE": node}
     os.execvpe(argv[0], argv, env)
 
 
 @main.command()
 @click.argument("lab")
-@click.option("--output", "-o", type=click.Path(), help="file to write (default: LAB.svg in this folder)")
+@click.option("--output", "-o", type=click.Path(),
+              help="file to write, or - for stdout (default: stdout when redirected, else LAB.svg here)")
 @click.option("--format", "fmt", type=click.Choice(["svg", "dot"]), default="svg")
 def graph(lab: str, output: str | None, fmt: str) -> None:
     """Draw a lab (up or only a file) as SVG."""
@@ -169,12 +179,12 @@ def graph(lab: str, output: str | None, fmt: str) -> None:
     data = state.lab if state else load(lab).to_dict()
     dot = to_dot(data)
     text = dot if fmt == "dot" else to_svg(dot)
-    if output == "-":
-        click.echo(text, nl=False)
+    if output == "-" or (output is None and not sys.stdout.isatty()):
+        click.echo(text, nl=False)  # `wirelab graph campus > campus.svg` works as it reads
         return
     path = Path(output or f"{data['name']}.{fmt}")
     path.write_text(text)
-    out.print(f"wrote {path}")
+    click.echo(f"wrote {path}", err=True)
 
 
 @main.command()

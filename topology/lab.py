@@ -103,13 +103,14 @@ class RunningLab:
         deadline = time.monotonic() + timeout
         while True:
             if _exited(rec.pid):
-                tail = Path(rec.log).read_text(errors="replace")[-600:] if Path(rec.log).exists() else ""
-                raise WirelabError(f"service {rec.name} on {rec.node} exited at start; its log ({rec.log}) ends:\n{tail}")
+                raise WirelabError(f"service {rec.name} on {rec.node} exited at start; its log ends:\n{_tail(rec.log)}")
             if self._ready(rec, sdef.ready):
                 return
             if time.monotonic() > deadline:
-                raise WirelabError(f"service {rec.name} on {rec.node} did not open {sdef.ready} within "
-                                   f"{timeout:.0f} s; see {rec.log}")
+                wanted = ", ".join(f"an address on {w.format(iface=rec.iface or '')}" if p == "ipv4" else f"{p} port {w}"
+                                   for p, w in sdef.ready)
+                raise WirelabError(f"service {rec.name} on {rec.node} did not get ready ({wanted}) within "
+                                   f"{timeout:.0f} s; its log ends:\n{_tail(rec.log)}")
             time.sleep(0.05)
 
     def _ready(self, rec: ServiceRecord, ready: tuple[tuple[str, str], ...]) -> bool:
@@ -195,8 +196,9 @@ def up(lab: Lab, backend: str | None = None, progress: Progress | None = None,
         be.up(lab, state, progress)
         if services:
             running.start_services(progress)
-    except BaseException:
-        progress.note(f"[red]bring-up of {lab.name} failed; removing what was made[/]")
+    except BaseException as e:
+        why = "interrupted" if isinstance(e, KeyboardInterrupt) else "failed"
+        progress.note(f"[red]bring-up of {lab.name} {why}; removing what was made[/]")
         down(lab.name, progress=Progress(quiet=True))
         raise
     state.status = "up"
@@ -222,6 +224,15 @@ def down(name: str, progress: Progress | None = None) -> bool:
     shutil.rmtree(state.dir, ignore_errors=True)
     release_run_dir()
     return True
+
+
+def _tail(log: str, lines: int = 8) -> str:
+    """The end of a service's log, quoted into an error (the log itself goes when the lab is rolled back)."""
+    try:
+        text = Path(log).read_text(errors="replace").rstrip().splitlines()[-lines:]
+    except OSError:
+        return "  (no log)"
+    return "\n".join(f"  | {line}" for line in text) or "  (empty)"
 
 
 def _process_tree(root: int) -> set[int]:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import difflib
 import ipaddress
+import itertools
 import json
 import re
 from importlib import resources
@@ -53,7 +55,10 @@ def loads(text: str, filename: str = "<lab>", source: Path | None = None) -> Lab
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         problem = getattr(e, "problem", None) or str(e)
-        raise LabFileError(filename, mark.line + 1 if mark else None, f"not valid YAML: {problem}") from None
+        raise LabFileError(filename, mark.line + 1 if mark else None,
+                           f"not valid YAML: {problem} (check the indentation and the brackets there)") from None
+    except _Duplicate as d:
+        raise LabFileError(filename, d.line, d.message) from None
     if not isinstance(data, dict):
         raise LabFileError(filename, 1, "a lab file is a mapping with `segments:` and `nodes:`")
 
@@ -63,7 +68,9 @@ def loads(text: str, filename: str = "<lab>", source: Path | None = None) -> Lab
         return lines.get(path)
 
     validator = jsonschema.Draft202012Validator(schema())
-    errors = sorted(validator.iter_errors(data), key=lambda e: (line(tuple(e.absolute_path)) or 0))
+    # By line; at one place a stray key (a typo) explains the missing one it causes, so it comes first.
+    errors = sorted(validator.iter_errors(data), key=lambda e: (line(tuple(e.absolute_path)) or 0,
+                                                                e.validator != "additionalProperties"))
     if errors:
         e = _deepest(errors[0])
         where = tuple(e.absolute_path)
@@ -73,6 +80,11 @@ def loads(text: str, filename: str = "<lab>", source: Path | None = None) -> Lab
     return _build(data, filename, source, line)
 
 
+class _Duplicate(Exception):
+    def __init__(self, line: int, message: str):
+        self.line, self.message = line, message
+
+
 def _line_map(node: yaml.Node | None, path: Path_ = ()) -> dict[Path_, int]:
     """Map each path in the document (keys and list indices) to its 1-based line."""
     out: dict[Path_, int] = {}
@@ -80,7 +92,14 @@ def _line_map(node: yaml.Node | None, path: Path_ = ()) -> dict[Path_, int]:
         return out
     out[path] = node.start_mark.line + 1
     if isinstance(node, yaml.MappingNode):
+        seen: dict[object, int] = {}
         for k, v in node.value:
+            if k.value in seen:
+                what = {("segments",): "segment", ("nodes",): "node"}.get(path, "key")
+                raise _Duplicate(k.start_mark.line + 1,
+                                 f"{what} {k.value!r} is defined twice (first at line {seen[k.value]}); "
+                                 f"rename or merge one of them")
+            seen[k.value] = k.start_mark.line + 1
             sub = _line_map(v, path + (k.value,))
             sub[path + (k.value,)] = k.start_mark.line + 1  # a key's own line, not its value's
             out.update(sub)
@@ -103,6 +122,9 @@ def _explain(e: jsonschema.ValidationError) -> str:
     if v == "additionalProperties":
         extra = sorted(set(e.instance) - set(e.schema.get("properties", {})))
         allowed = ", ".join(sorted(e.schema.get("properties", {})))
+        guess = difflib.get_close_matches(str(extra[0]), list(e.schema.get("properties", {})), n=1)
+        if guess:
+            return f"unknown key {extra[0]!r} in {where}; did you mean {guess[0]!r}? (allowed keys are: {allowed})"
         return f"unknown key {', '.join(map(repr, extra))} in {where}; allowed keys are: {allowed}"
     if v == "required":
         return f"{where} is missing {e.message.split(' is a required')[0]}; add it"
@@ -127,8 +149,20 @@ def _explain(e: jsonschema.ValidationError) -> str:
     if v in ("minimum", "maximum"):
         return f"{where} is {e.instance}; {e.message}"
     if v == "type":
-        return f"{where} is {type(e.instance).__name__} {e.instance!r}; expected {e.validator_value}"
+        if e.instance is None:
+            return f"{where} is empty; expected {_yaml_word(e.validator_value)} (check the indentation below it)"
+        return (f"{where} is {_yaml_word(type(e.instance).__name__)} {e.instance!r}; "
+                f"expected {_yaml_word(e.validator_value)}")
     return f"{where}: {e.message}"
+
+
+def _yaml_word(kind: object) -> str:
+    words = {"object": "a mapping (key: value lines)", "dict": "a mapping", "array": "a list", "list": "a list",
+             "string": "a string", "str": "a string", "integer": "a whole number", "int": "a whole number",
+             "number": "a number", "float": "a number", "boolean": "true or false", "bool": "true or false"}
+    if isinstance(kind, list):
+        return " or ".join(words.get(k, k) for k in kind)
+    return words.get(str(kind), str(kind))
 
 
 def _build(data: dict, filename: str, source: Path | None, line) -> Lab:
@@ -151,6 +185,13 @@ def _build(data: dict, filename: str, source: Path | None, line) -> Lab:
             rate=s.get("rate"), delay=s.get("delay"), loss=loss, index=idx,
         )
 
+    for a, b in itertools.combinations(segments.values(), 2):
+        if a.subnet.overlaps(b.subnet):
+            fail(("segments", b.name, "subnet"),
+                 f"segment {b.name}: subnet {b.subnet} overlaps segment {a.name}'s {a.subnet}; "
+                 f"every segment needs a subnet of its own")
+
+    known_services = _known_services()
     nodes: dict[str, Node] = {}
     for nidx, (name, n) in enumerate(data["nodes"].items()):
         node = Node(name=name, kind=n.get("kind", "host"), index=nidx)
@@ -186,9 +227,14 @@ def _build(data: dict, filename: str, source: Path | None, line) -> Lab:
             except ValueError as err:
                 fail(p + ("to",), f"node {name}: route destination {r['to']!r} is not a network ({err})")
             node.routes.append(Route(to=to, via=_via(r["via"], p + ("via",), fail, name)))
-        for sv in n.get("services", []):
+        for sidx, sv in enumerate(n.get("services", [])):
             if isinstance(sv, str):
                 sv = {"name": sv}
+            if known_services and sv["name"] not in known_services:
+                close = difflib.get_close_matches(sv["name"], known_services, n=1)
+                hint = f"did you mean {close[0]!r}? " if close else ""
+                fail(("nodes", name, "services", sidx),
+                     f"node {name}: unknown service {sv['name']!r}; {hint}known: {', '.join(sorted(known_services))}")
             node.services.append(ServiceRef(name=sv["name"], args=[str(a) for a in sv.get("args", [])]))
         nodes[name] = node
 
@@ -204,6 +250,13 @@ def _build(data: dict, filename: str, source: Path | None, line) -> Lab:
     )
     complete(lab, lambda path, msg: fail(path, msg))
     return lab
+
+
+def _known_services() -> list[str]:
+    """Names from the service registry; empty (no check) when no services are installed."""
+    from .registry import registry
+
+    return list(registry())
 
 
 def _address(text: str, seg: Segment, fail, node: str) -> ipaddress.IPv4Interface:

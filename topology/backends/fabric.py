@@ -160,7 +160,11 @@ def wire(lab: Lab, node_ns: dict[str, str], fabric: str, progress: Progress) -> 
 
 
 def node_sysctls(lab: Lab, node: Node) -> dict[str, str]:
-    values = {"net.ipv4.ip_forward": "1" if node.is_router else "0"}
+    values = {
+        "net.ipv4.ip_forward": "1" if node.is_router else "0",
+        # No rate limit on ICMP errors: a second traceroute must not show phantom `* * *` hops.
+        "net.ipv4.icmp_ratelimit": "0",
+    }
     if not lab.ipv6:
         # Off before any interface comes up, or the kernel sends router solicitations on every one.
         values["net.ipv6.conf.all.disable_ipv6"] = "1"
