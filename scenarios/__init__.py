@@ -19,7 +19,7 @@ it), `LAB` (a lab under topology/labs/), and `run(ctx)`:
     \"\"\"DHCP: a new host gets its address in four messages, DISCOVER, OFFER, REQUEST, ACK.\"\"\"
 
     from scenarios.assertions import InOrder
-    from scenarios.match import Match, udp
+    from scenarios.match import Match, dhcp, udp
 
     LAB = "campus"
     # SEGMENTS = ["lan1"]            # optional: capture only these (default: every segment)
@@ -31,15 +31,16 @@ it), `LAB` (a lab under topology/labs/), and `run(ctx)`:
         ctx.python("client1", ["-m", "services.x", ...])  # the lab's Python on a node
         ctx.start_service("client1", "echo-udp")          # a registry service, for this scenario only
         eye = ctx.watch("client2", "lan1")                # also capture on client2's own interface
-        discover = udp(dport=67).named("DHCP DISCOVER")   # a packet predicate, labelled in the course's words
+        discover = dhcp("DISCOVER", "0.0.0.0")            # a packet predicate, labelled in the course's words
         ctx.expect(InOrder("lan1", [discover, ...], "the four DHCP messages come in order", after="start"))
-        ctx.ladder("lan1", udp(dport=67) | udp(dport=68), "DHCP, as lan1 sees it", columns=["client1", "dhcp"])
+        ctx.ladder("lan1", dhcp(), "DHCP, as lan1 sees it", columns=["client1", "dhcp"])  # link=True: hop by hop
 
 Traffic runs during `run(ctx)`; assertions are only recorded there and are evaluated after the captures
 have stopped, from the pcaps (never from the programs' output). Build them from:
 
 - `scenarios.match`: predicates with labels: `ip`, `tcp(flags="SA")`, `udp`, `icmp(type=11)`,
-  `arp_request`, `arp_reply`, `broadcast`, `between(a, b)`, `fragment`, `payload(b"...")`; combine
+  `arp_request`, `arp_reply`, `broadcast`, `between(a, b)`, `fragment`, `payload(b"...")`,
+  `dns(qname=..., referral=True)`, `dhcp("OFFER", xid=...)`; combine
   with `&` and `|`, rename with `.named("...")`, or write `Match("label", lambda pkt: ...)` over scapy.
 - `scenarios.assertions`: `InOrder(capture, steps, text)` (each step's first packet after the
   previous one's), `Present(..., count=n)`, `Absent(...)` ("no packet of X crosses segment Y"),

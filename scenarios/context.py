@@ -39,6 +39,7 @@ class LadderSpec:
     before: str | None = None
     columns: list[str] = field(default_factory=list)  # node names, left to right
     label: Callable[[Packet], str | None] | None = None  # a scenario's own words for some packets
+    link: bool = False  # arrows join Ethernet ends (this hop) rather than IP ends
 
 
 class Context:
@@ -59,7 +60,7 @@ class Context:
         mac = next((i["mac"] for i in self.lab.nodes[node]["interfaces"]
                     if (segment is None or i["segment"] == segment) and i["address"]
                     and i["address"].split("/")[0] == addr), "")
-        return Host(node, addr, mac or "")
+        return Host(node, addr, mac)
 
     def run(self, node: str, argv: list[str], *, check: bool = False, timeout: float = 30) -> subprocess.CompletedProcess:
         """Run a command on a node; recorded in the report. check=True stops the scenario if it fails."""
@@ -99,11 +100,13 @@ class Context:
 
     def ladder(self, capture: str, match: Match | None = None, title: str = "", *, after: str | None = None,
                before: str | None = None, columns: list[str] | None = None,
-               label: Callable[[Packet], str | None] | None = None) -> None:
+               label: Callable[[Packet], str | None] | None = None, link: bool = False) -> None:
         """Draw the frames of `capture` that `match` as a message sequence (ladder) diagram.
-        label(pkt) may name a packet in the scenario's words (None: the usual description)."""
+        columns: lifelines, left to right (ladder.BROADCAST places the broadcast one); label(pkt) may
+        name a packet in the scenario's words (None: the usual description); link=True draws each
+        frame between its Ethernet ends, so a datagram a router drops ends at that router."""
         self.ladders.append(LadderSpec(capture, match, title or (match.label if match else capture),
-                                       after, before, list(columns or []), label))
+                                       after, before, list(columns or []), label, link))
 
     def note(self, text: str) -> None:
         self.commands.append(Command("", ["#", text], 0, ""))

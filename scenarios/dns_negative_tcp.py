@@ -17,16 +17,15 @@ from dnslib import DNSRecord
 from scapy.layers.inet import IP, TCP
 
 from scenarios.assertions import SHOWN, Absent, Assertion, InOrder, Outcome, Present, Step
-from scenarios.dns_iterative import RESOLVER, describe, dns, fresh_resolver
-from scenarios.frames import Host, Traffic
-from scenarios.match import tcp
+from scenarios.dns_iterative import RESOLVER, fresh_resolver
+from scenarios.frames import NXDOMAIN, Host, Traffic
+from scenarios.match import dns, tcp
 
 NAME = "dns-negative-and-tcp"
 LAB = "campus"
 SEGMENTS = ["servers", "internet"]
 MISSING = "no-such-host.crepes.fr"
 BIG = "big.cs.umass.edu"
-NXDOMAIN = 3
 
 
 class WholeOverTcp(Assertion):
@@ -101,7 +100,7 @@ def run(ctx) -> None:
                      after="tcp"),
     )
     ctx.ladder("servers", dns(), "NXDOMAIN, then the negative cache", before="udp",
-               columns=["client1", RESOLVER, "root-dns", "fr-dns", "crepes-dns"], label=describe)
+               columns=["client1", RESOLVER, "root-dns", "fr-dns", "crepes-dns"])
     ctx.ladder("servers", dns() | tcp(None, None, dport=53, flags="S") | tcp(None, None, sport=53, flags="SA"),
                "a large answer: truncated over UDP, again over TCP", after="udp",
-               columns=["client3", RESOLVER, "root-dns", "edu-dns", "umass-dns"], label=describe)
+               columns=["client3", RESOLVER, "root-dns", "edu-dns", "umass-dns"])

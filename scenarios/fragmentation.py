@@ -71,5 +71,5 @@ def run(ctx) -> None:
     ctx.ladder("backbone", udp(server, client) | fragment(server, client),
                "r3's fragments of server1's datagram, on the backbone", **window, columns=["server1", "client1"])
     ctx.ladder("servers", udp(server, client) | icmp(r3, server),
-               "with DF set: server1's datagram and r3's answer", after="df", before="end",
-               columns=["server1", "r3", "client1"])
+               "with DF set: server1's datagram goes no further than r3, which answers ICMP", after="df",
+               before="end", columns=["server1", "r3"], link=True)

@@ -2,18 +2,30 @@
 
 A `Frame` is one packet of one capture (a segment's bridge or a node's interface); `Traffic` holds
 every capture of a scenario run and the marks the scenario set, so assertions can look at a window
-("after the mark `second`"). `Names` turns addresses into the lab's node names for people.
+("after the mark `second`"). `Names` turns addresses into the lab's node names for people: static
+addresses from the lab, MACs (deterministic) for hosts on DHCP, and the leases seen in the captures.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from scapy.layers.dhcp import BOOTP, DHCP
+from scapy.layers.dns import DNS
 from scapy.layers.inet import ICMP, IP, TCP, UDP
 from scapy.layers.l2 import ARP, Ether
-from scapy.packet import Packet
+from scapy.packet import Packet, bind_bottom_up
 
 BROADCAST_MAC = "ff:ff:ff:ff:ff:ff"
+NO_ADDRESS = "0.0.0.0"
+
+# A relay and the server talk from port 67 to port 67 (RFC 2131 4.1); scapy before 2.6 decodes only
+# 68>67 and 67>68 as BOOTP. bind_bottom_up, not bind_layers: decoding only, so what scapy builds for
+# UDP()/BOOTP() stays 68>67. (68>68 never happens: clients only talk to servers and relays.)
+bind_bottom_up(UDP, BOOTP, sport=67, dport=67)
+DHCP_KINDS = {1: "DISCOVER", 2: "OFFER", 3: "REQUEST", 4: "DECLINE", 5: "ACK", 6: "NAK", 7: "RELEASE", 8: "INFORM"}
+NXDOMAIN = 3
 
 
 @dataclass(frozen=True)
@@ -29,25 +41,48 @@ class Host:
 
 
 class Names:
-    """Addresses (IP or MAC) to node names, from the lab's description."""
+    """Addresses (IP or MAC) to node names, from the lab's description and the leases in the captures."""
 
     def __init__(self, nodes: dict[str, dict]):
         self.by_ip: dict[str, str] = {}
         self.by_mac: dict[str, str] = {}
+        self.unaddressed: set[str] = set()  # MACs of interfaces with no static address (on DHCP)
         for node, spec in nodes.items():
             for iface in spec["interfaces"]:
+                mac = (iface.get("mac") or "").lower()
                 if iface.get("address") not in (None, "dhcp"):
                     self.by_ip[iface["address"].split("/")[0]] = node
-                if iface.get("mac"):
-                    self.by_mac[iface["mac"].lower()] = node
+                elif mac:
+                    self.unaddressed.add(mac)
+                if mac:
+                    self.by_mac[mac] = node
 
-    def ip(self, addr: str) -> str:
-        node = self.by_ip.get(addr)
+    def learn(self, pkts: Iterable[Packet]) -> None:
+        """Name the addresses DHCP gave out: each ACK's yiaddr belongs to the node owning its chaddr."""
+        for p in pkts:
+            if DHCP in p and dhcp_kind(p) == "ACK":
+                node = self.by_mac.get(mac_of(p[BOOTP].chaddr))
+                if node and p[BOOTP].yiaddr != NO_ADDRESS:
+                    self.by_ip.setdefault(p[BOOTP].yiaddr, node)
+
+    def _owner(self, addr: str, mac: str | None) -> str | None:
+        # a MAC names the sender only on an interface with no static address: a router's MAC on a
+        # forwarded packet belongs to the router, not to the packet's source
+        mac = (mac or "").lower()
+        return self.by_ip.get(addr) or (self.by_mac.get(mac) if mac in self.unaddressed else None)
+
+    def ip(self, addr: str, mac: str | None = None) -> str:
+        """`client1 (10.0.1.11)`, or the address alone when no node has it."""
+        node = self._owner(addr, mac)
         return f"{node} ({addr})" if node else addr
 
-    def node(self, addr: str) -> str:
-        """The node's name for an address, or the address itself."""
-        return self.by_ip.get(addr) or self.by_mac.get(addr.lower()) or addr
+    def node(self, addr: str, mac: str | None = None) -> str:
+        """The node's name for an address (IP, or MAC alone), or the address itself."""
+        return self._owner(addr, mac) or self.by_mac.get(addr.lower()) or addr
+
+
+def mac_of(chaddr: bytes) -> str:
+    return ":".join(f"{b:02x}" for b in chaddr[:6])
 
 
 @dataclass
@@ -76,7 +111,10 @@ class Traffic:
 
     def frames(self, capture: str, after: str | None = None, before: str | None = None) -> list[Frame]:
         if capture not in self.captures:
-            raise KeyError(f"no capture named {capture!r}; captures: {', '.join(self.captures)}")
+            raise LookupError(f"no capture named {capture!r}; captures: {', '.join(self.captures)}")
+        for mark in (after, before):
+            if mark and mark not in self.marks:
+                raise LookupError(f"no mark named {mark!r}; marks: {', '.join(self.marks) or 'none'}")
         lo = self.marks[after] if after else float("-inf")
         hi = self.marks[before] if before else float("inf")
         return [f for f in self.captures[capture] if lo <= f.time < hi]
@@ -84,16 +122,16 @@ class Traffic:
 
 def describe(pkt: Packet, names: Names) -> str:
     """One line about a packet, in the words of the course (and of Wireshark's Info column)."""
+    eth = pkt[Ether] if Ether in pkt else None
     if ARP in pkt:
         a = pkt[ARP]
         if a.op == 1:
-            return f"ARP who-has {a.pdst} tell {names.ip(a.psrc)}"
-        return f"ARP {names.ip(a.psrc)} is-at {a.hwsrc}"
+            return f"ARP who-has {a.pdst} tell {names.ip(a.psrc, a.hwsrc)}"
+        return f"ARP {names.ip(a.psrc, a.hwsrc)} is-at {a.hwsrc}"
     if IP not in pkt:
-        eth = pkt[Ether] if Ether in pkt else None
         return f"{eth.src} > {eth.dst} {pkt.summary()}" if eth else pkt.summary()
     ip = pkt[IP]
-    ends = f"{names.ip(ip.src)} > {names.ip(ip.dst)}"
+    ends = f"{names.ip(ip.src, eth.src if eth else None)} > {names.ip(ip.dst, eth.dst if eth else None)}"
     return f"{ends}: {short(pkt)}"
 
 
@@ -106,8 +144,8 @@ def short(pkt: Packet) -> str:
         return pkt.summary()
     ip = pkt[IP]
     if ip.flags.MF or ip.frag:
-        text = f"IP fragment id={ip.id} offset={ip.frag} ({ip.frag * 8} bytes){' MF' if ip.flags.MF else ''} " \
-               f"len={ip.len - ip.ihl * 4}"
+        # the textbook's fields (K&R figure 4.18): length, ID, offset in 8-byte units, the MF flag
+        text = f"IP fragment id={ip.id} length={ip.len} offset={ip.frag} (byte {ip.frag * 8}) MF={int(ip.flags.MF)}"
         if not ip.frag and (UDP in pkt or TCP in pkt):  # only the first fragment carries the transport header
             t = pkt[UDP] if UDP in pkt else pkt[TCP]
             text += f" [{'UDP' if UDP in pkt else 'TCP'} {t.sport} > {t.dport}]"
@@ -118,10 +156,14 @@ def short(pkt: Packet) -> str:
         data = len(t.payload)
         text = f"TCP {t.sport} > {t.dport} [{tcp_flags(t)}] seq={t.seq}"
         text += f" ack={t.ack}" if t.flags.A else ""
-        text += f" len={data}{_snippet(bytes(t.payload))}"
+        text += f" len={data}{snippet(bytes(t.payload))}"
+    elif DHCP in pkt:
+        return dhcp_text(pkt)
+    elif UDP in pkt and DNS in pkt:
+        return f"DNS {dns_text(pkt[DNS])}"
     elif UDP in pkt:
         u = pkt[UDP]
-        text = f"UDP {u.sport} > {u.dport} len={u.len - 8}{_snippet(bytes(u.payload))}"
+        text = f"UDP {u.sport} > {u.dport} len={u.len - 8}{snippet(bytes(u.payload))}"
     elif ICMP in pkt:
         text = icmp_text(pkt[ICMP])
     else:
@@ -150,7 +192,52 @@ def icmp_text(i: ICMP) -> str:
     return f"ICMP {ICMP_TYPES.get(i.type, f'type {i.type}')} code {i.code}"
 
 
-def _snippet(data: bytes, width: int = 24) -> str:
+def dhcp_kind(p: Packet) -> str | None:
+    """DISCOVER, OFFER, ... from option 53, or None."""
+    for opt in p[DHCP].options:
+        if isinstance(opt, tuple) and opt[0] == "message-type":
+            return DHCP_KINDS.get(opt[1], f"type {opt[1]}")
+    return None
+
+
+def dhcp_text(p: Packet) -> str:
+    """`DHCP OFFER xid 0x6f0ac6ad yiaddr 10.0.1.100 giaddr 10.0.1.1`: the fields K&R figure 4.24 shows."""
+    b = p[BOOTP]
+    text = f"DHCP {dhcp_kind(p)} xid 0x{b.xid:08x}"
+    for name in ("yiaddr", "ciaddr", "giaddr"):
+        if getattr(b, name) != NO_ADDRESS:
+            text += f" {name} {getattr(b, name)}"
+    return text
+
+
+def dns_text(d: DNS) -> str:
+    """A DNS message as the course reads it: `A? gaia.cs.umass.edu. (RD=1)`, an answer, a referral
+    (the NS record of the zone to ask next, as K&R write (edu, dns.edu, NS)), or NXDOMAIN."""
+    if not d.qd:
+        return f"DNS {'reply' if d.qr else 'query'} id={d.id} with no question"
+    q = d.qd[0]
+    name, qtype = q.qname.decode(errors="replace"), q.sprintf("%qtype%")
+    if not d.qr:
+        return f"{qtype}? {name} (RD={d.rd})"
+    if d.tc:
+        return f"{qtype} {name}: truncated (TC=1)"
+    if d.rcode == NXDOMAIN:
+        return f"NXDOMAIN {name} + SOA (for negative caching)"
+    if d.ancount and d.an:
+        an = d.an[-1] if isinstance(d.an, list) else d.an
+        more = f" (+{d.ancount - 1} more)" if d.ancount > 1 and qtype != "A" else ""
+        return f"{qtype} {name} = {_rdata(an)[:40]}{more}{' (authoritative)' if d.aa else ''}"
+    if d.nscount and d.ns and not d.aa:
+        ns = d.ns[0] if isinstance(d.ns, list) else d.ns
+        return f"referral: {ns.rrname.decode(errors='replace')} NS {_rdata(ns)}"
+    return f"{name}: no data (SOA)"
+
+
+def _rdata(rr: Packet) -> str:
+    return rr.rdata.decode(errors="replace") if isinstance(rr.rdata, bytes) else str(rr.rdata)
+
+
+def snippet(data: bytes, width: int = 24) -> str:
     if not data:
         return ""
     text = data[:width].decode("ascii", errors="replace")

@@ -1,7 +1,10 @@
 """Message sequence (ladder) diagrams of captured frames: one lifeline per node, one arrow per frame,
 as the textbook draws the TCP handshake. Text for the terminal, SVG for the results folder.
 
-TCP sequence numbers are relative to each side's initial sequence number, as Wireshark shows them.
+An arrow joins the packet's IP ends (client to server, across routers), or with `link=True` its
+Ethernet ends (the hop on this segment: a datagram that a router drops ends at the router). Each gap
+between two lifelines is as wide as the labels of the arrows that cross it need. TCP sequence numbers
+are relative to each side's initial sequence number, as Wireshark shows them.
 """
 
 from __future__ import annotations
@@ -9,14 +12,20 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from html import escape
+from itertools import pairwise
 
-from scapy.layers.inet import IP, TCP
+from scapy.layers.dhcp import DHCP
+from scapy.layers.dns import DNS
+from scapy.layers.inet import IP, TCP, UDP
 from scapy.layers.l2 import ARP, Ether
 from scapy.packet import Packet
 
-from .frames import BROADCAST_MAC, Frame, Names, short, tcp_flags
+from .frames import BROADCAST_MAC, NO_ADDRESS, Frame, Names, dns_text, short, snippet, tcp_flags
 
-BROADCAST = "(broadcast)"
+BROADCAST = "(broadcast)"  # the lifeline of frames sent to every host of the segment; may be placed in columns
+RELATIVE = "seq and ack are relative: each side's initial sequence number (ISN) counts as 0"
+GAP = 12  # the narrowest gap between lifelines, in characters
+CHAR = 7.3  # the width of a character of the SVG's 12px monospace font, in pixels
 
 
 @dataclass
@@ -27,28 +36,43 @@ class Arrow:
     label: str
     frame: int
 
+    @property
+    def text(self) -> str:
+        return f"#{self.frame} {self.label}"
 
-def arrows(frames: list[Frame], names: Names, label: Callable[[Packet], str | None] | None = None) -> list[Arrow]:
+
+def arrows(frames: list[Frame], names: Names, label: Callable[[Packet], str | None] | None = None,
+           link: bool = False) -> list[Arrow]:
     isn: dict[tuple, int] = {}
     out = []
     for f in frames:
-        p = f.pkt
-        bcast = Ether in p and p[Ether].dst.lower() == BROADCAST_MAC
-        if ARP in p:
-            src = names.node(p[ARP].psrc)
-            dst = BROADCAST if bcast else names.node(p[ARP].pdst)
-        elif IP in p:
-            src = names.node(p[IP].src)
-            dst = BROADCAST if bcast or p[IP].dst.endswith(".255") else names.node(p[IP].dst)
-        else:
-            src = names.node(p[Ether].src) if Ether in p else "?"
-            dst = BROADCAST if bcast else (names.node(p[Ether].dst) if Ether in p else "?")
-        own = label(p) if label else None
-        out.append(Arrow(f.time, src, dst, own or _label(p, isn), f.number))
+        src, dst = ends(f.pkt, names, link)
+        own = label(f.pkt) if label else None
+        out.append(Arrow(f.time, src, dst, own or _label(f.pkt, isn), f.number))
     return out
 
 
-def _label(p, isn: dict[tuple, int]) -> str:
+def ends(p: Packet, names: Names, link: bool = False) -> tuple[str, str]:
+    """The lifelines a frame joins: node names, BROADCAST, or an address no node has."""
+    eth = p[Ether] if Ether in p else None
+    bcast = eth is not None and eth.dst.lower() == BROADCAST_MAC
+    if ARP in p and not link:
+        src, dst = names.node(p[ARP].psrc, p[ARP].hwsrc), names.node(p[ARP].pdst)
+    elif IP in p and not link:
+        src = names.node(p[IP].src, eth.src if eth else None)
+        dst = names.node(p[IP].dst, eth.dst if eth else None)
+    elif eth is not None:
+        src, dst = names.node(eth.src), names.node(eth.dst)
+    else:
+        src = dst = "?"
+    return src, BROADCAST if bcast else dst
+
+
+def _label(p: Packet, isn: dict[tuple, int]) -> str:
+    if DHCP in p and p[IP].src == NO_ADDRESS:  # the arrow starts at the host: say it has no address yet
+        return f"{short(p)} from {NO_ADDRESS}"
+    if DNS in p and UDP in p:  # the title says DNS
+        return dns_text(p[DNS])
     if TCP not in p or IP not in p or p[IP].frag:
         return short(p)
     t, ip = p[TCP], p[IP]
@@ -58,30 +82,47 @@ def _label(p, isn: dict[tuple, int]) -> str:
     if t.flags.A:
         text += f" ack={(t.ack - isn[back]) % 2**32}" if back in isn else f" ack={t.ack}"
     data = bytes(t.payload)
-    if data:
-        snippet = "".join(c if c.isprintable() else "." for c in data[:20].decode("ascii", "replace"))
-        text += f" len={len(data)} {snippet!r}" + ("..." if len(data) > 20 else "")
-    return text
+    return text + (f" len={len(data)}{snippet(data, 20)}" if data else "")
 
 
 def columns_for(found: list[Arrow], wanted: list[str]) -> list[str]:
+    """The lifelines: those wanted, in that order, then the others as they appear; BROADCAST last
+    unless wanted somewhere else."""
     cols = list(wanted)
     for a in found:
         for end in (a.src, a.dst):
             if end not in cols and end != BROADCAST:
                 cols.append(end)
-    if any(a.dst == BROADCAST for a in found):
+    if BROADCAST not in cols and any(a.dst == BROADCAST for a in found):
         cols.append(BROADCAST)
     return cols
 
 
+def layout(found: list[Arrow], columns: list[str]) -> dict[str, int]:
+    """Each lifeline's distance from the first, in characters: every label fits the span of its arrow
+    (a dot, drawn for a frame to itself, spans the gap to its right)."""
+    idx = {c: i for i, c in enumerate(columns)}
+    gaps = [max(GAP, (len(a) + len(b)) // 2 + 3) for a, b in pairwise(columns)]
+    for a in sorted(found, key=lambda a: abs(idx[a.src] - idx[a.dst])):
+        lo, hi = sorted((idx[a.src], idx[a.dst]))
+        hi = max(hi, min(lo + 1, len(gaps)))
+        short_by = len(a.text) + 4 - sum(gaps[lo:hi])
+        for k in range(lo, hi):  # spread what is missing over the gaps the arrow crosses
+            share = max(0, -(-short_by // (hi - k)))
+            gaps[k] += share
+            short_by -= share
+    return {c: sum(gaps[:i]) for i, c in enumerate(columns)}
+
+
+def notes(found: list[Arrow]) -> list[str]:
+    return [RELATIVE] if any(a.label.startswith("[") and " seq=" in a.label for a in found) else []
+
+
 def text(found: list[Arrow], columns: list[str], title: str = "") -> str:
-    # wide enough for the labels, narrow enough that five lifelines fit a terminal
-    width = max([18] + [len(a.label) + 8 for a in found])
-    width = min(width, max(24, 100 // max(1, len(columns) - 1)))
-    pos = {c: 12 + i * width for i, c in enumerate(columns)}
-    end = pos[columns[-1]] + 1 if columns else 12
-    lines = [title] if title else []
+    left = 12  # the first lifeline; the time of each frame is printed before it
+    pos = {c: left + x for c, x in layout(found, columns).items()}
+    end = max(pos.values(), default=left) + 1
+    lines = ([title] if title else []) + [f"({n})" for n in notes(found)]
     head = [" "] * (end + 24)
     for c, x in pos.items():
         start = max(0, x - len(c) // 2)
@@ -98,10 +139,9 @@ def text(found: list[Arrow], columns: list[str], title: str = "") -> str:
     for a in found:
         row = lifelines()
         lo, hi = sorted((pos[a.src], pos[a.dst]))
-        label = f"#{a.frame} {a.label}"
         at = lo + 2
-        row.extend(" " * max(0, at + len(label) - len(row)))
-        row[at:at + len(label)] = label
+        row.extend(" " * max(0, at + len(a.text) - len(row)))
+        row[at:at + len(a.text)] = a.text
         lines.append(f"{a.time - t0:9.6f} " + "".join(row)[10:].rstrip())
         row = lifelines()
         if lo == hi:
@@ -118,29 +158,38 @@ def text(found: list[Arrow], columns: list[str], title: str = "") -> str:
 
 
 def svg(found: list[Arrow], columns: list[str], title: str = "") -> str:
-    longest = max((len(a.label) + 5 for a in found), default=20)
-    col_w, row_h, top, left = min(480, max(190, int(7.3 * longest) + 30)), 34, 70, 90
-    width = left + col_w * max(1, len(columns)) + 120
-    height = top + row_h * (len(found) + 1) + 20
-    x = {c: left + col_w * i + col_w // 2 for i, c in enumerate(columns)}
+    left = 84 + CHAR * max(7, len(columns[0]) if columns else 0) / 2  # room for the times
+    x = {c: round(left + CHAR * off) for c, off in layout(found, columns).items()}
+    extra = notes(found)
+    row_h, top = 34, 62 + 16 * len(extra)
+    right = max([left] + [v + CHAR * len(c) / 2 for c, v in x.items()]
+                + [min(x[a.src], x[a.dst]) + 6 + CHAR * len(a.text) for a in found])
+    width = round(max([right, 10 + CHAR * len(title) * 14 / 12] + [10 + CHAR * len(n) for n in extra]) + 20)
+    height = top + row_h * (len(found) + 1)
     t0 = found[0].time if found else 0.0
     out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
-           f'font-family="monospace" font-size="12">',
+           f'font-family="DejaVu Sans Mono, monospace" font-size="12">',
            '<defs><marker id="head" markerWidth="10" markerHeight="8" refX="10" refY="4" orient="auto">'
            '<path d="M0,0 L10,4 L0,8 z" fill="#222"/></marker></defs>',
            '<rect width="100%" height="100%" fill="white"/>',
            f'<text x="10" y="20" font-size="14" font-weight="bold">{escape(title)}</text>']
+    out += [f'<text x="10" y="{38 + 16 * i}" fill="#555">{escape(n)}</text>' for i, n in enumerate(extra)]
+    out.append(f'<text x="10" y="{top - 12}" fill="#666">time (s)</text>')
     for c, cx in x.items():
-        out.append(f'<text x="{cx}" y="50" text-anchor="middle" font-weight="bold">{escape(c)}</text>')
-        out.append(f'<line x1="{cx}" y1="58" x2="{cx}" y2="{height - 10}" stroke="#999" stroke-dasharray="4,3"/>')
+        style = ' font-style="italic" fill="#555"' if c == BROADCAST else ' font-weight="bold"'
+        out.append(f'<text x="{cx}" y="{top - 12}" text-anchor="middle"{style}>{escape(c)}</text>')
+        out.append(f'<line x1="{cx}" y1="{top - 4}" x2="{cx}" y2="{height - 10}" stroke="#999" '
+                   f'stroke-dasharray="4,3"/>')
     for i, a in enumerate(found):
-        y = top + row_h * (i + 1)
+        y = top + row_h * (i + 1) - 10
         x1, x2 = x[a.src], x[a.dst]
         out.append(f'<text x="10" y="{y}" fill="#666">{a.time - t0:.6f}</text>')
         if x1 == x2:
             out.append(f'<circle cx="{x1}" cy="{y}" r="4" fill="#222"/>')
         else:
             out.append(f'<line x1="{x1}" y1="{y}" x2="{x2}" y2="{y}" stroke="#222" marker-end="url(#head)"/>')
-        out.append(f'<text x="{min(x1, x2) + 6}" y="{y - 5}">#{a.frame} {escape(a.label)}</text>')
+        # a white halo keeps a label legible where it crosses a lifeline
+        out.append(f'<text x="{min(x1, x2) + 6}" y="{y - 5}" stroke="white" stroke-width="3" '
+                   f'paint-order="stroke">{escape(a.text)}</text>')
     out.append("</svg>")
     return "\n".join(out) + "\n"

@@ -3,6 +3,8 @@
     syn = tcp(client, server, dport=12000, flags="S")          # label: "SYN client1 (10.0.1.11) > server1 ..."
     ask = arp_request(client1, client2)                         # "ARP who-has 10.0.1.12 tell client1 ..."
     either = syn | ask; both = udp(a, b) & payload(b"hello")
+    referral = dns(root, local, qname="gaia.cs.umass.edu", referral=True)
+    offer = dhcp("OFFER", relay, xid=0x6f0ac6ad, in_pool=("10.0.1.100", "10.0.1.199"))
 
 Endpoints are `Host`s (from `ctx.host(...)`) or plain IP strings; `None` matches anything.
 """
@@ -11,12 +13,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from ipaddress import IPv4Address
 
+from scapy.layers.dhcp import BOOTP, DHCP
+from scapy.layers.dns import DNS
 from scapy.layers.inet import ICMP, IP, TCP, UDP
 from scapy.layers.l2 import ARP, Ether
 from scapy.packet import Packet
 
-from .frames import BROADCAST_MAC, Host
+from .frames import BROADCAST_MAC, Host, dhcp_kind
 
 Endpoint = Host | str | None
 
@@ -154,5 +159,43 @@ def fragment(src: Endpoint = None, dst: Endpoint = None) -> Match:
                  lambda p: _ends(p, src, dst) and bool(p[IP].flags.MF or p[IP].frag))
 
 
-def anything() -> Match:
-    return Match("any packet", lambda p: True)
+def dns(src: Endpoint = None, dst: Endpoint = None, *, qname: str | None = None, response: bool | None = None,
+        rd: bool | None = None, tc: bool | None = None, rcode: int | None = None, answers: bool | None = None,
+        referral: bool = False, authoritative: bool | None = None, label: str = "") -> Match:
+    """A DNS message over UDP, by its header and question. referral: a reply with no answer, not
+    authoritative, naming other servers (NS records in the authority section)."""
+    def test(p: Packet) -> bool:
+        if UDP not in p or DNS not in p or not _ends(p, src, dst):
+            return False
+        d = p[DNS]
+        checks = [
+            qname is None or d.qd[0].qname.decode().rstrip(".").lower() == qname.rstrip(".").lower(),
+            response is None or d.qr == int(response),
+            rd is None or d.rd == int(rd),
+            tc is None or d.tc == int(tc),
+            rcode is None or d.rcode == rcode,
+            answers is None or (d.ancount > 0) == answers,
+            not referral or (d.qr == 1 and d.ancount == 0 and d.nscount > 0 and d.rcode == 0 and d.aa == 0),
+            authoritative is None or d.aa == int(authoritative),
+        ]
+        return all(checks)
+
+    kind = "referral" if referral else "reply" if response else "query" if response is False else "message"
+    return Match(label or f"DNS {kind}{' for ' + qname if qname else ''} {_who(src)} > {_who(dst)}", test)
+
+
+def dhcp(kind: str | None = None, src: Endpoint = None, dst: Endpoint = None, *, xid: int | None = None,
+         yiaddr: str | None = None, giaddr: str | None = None, ciaddr: str | None = None,
+         in_pool: tuple[str, str] | None = None, label: str = "") -> Match:
+    """A DHCP message (of one kind: "DISCOVER", "OFFER", ...), by its IP ends and BOOTP fields."""
+    def test(p: Packet) -> bool:
+        if DHCP not in p or (kind is not None and dhcp_kind(p) != kind) or not _ends(p, src, dst):
+            return False
+        b = p[BOOTP]
+        return ((xid is None or b.xid == xid) and (yiaddr is None or b.yiaddr == yiaddr)
+                and (giaddr is None or b.giaddr == giaddr) and (ciaddr is None or b.ciaddr == ciaddr)
+                and (in_pool is None or IPv4Address(in_pool[0]) <= IPv4Address(b.yiaddr) <= IPv4Address(in_pool[1])))
+
+    where = f" {_who(src)} > {_who(dst)}" if src or dst else ""
+    xid_text = f" xid 0x{xid:08x}" if xid is not None else ""
+    return Match(label or f"DHCP {kind or 'message'}{where}{xid_text}", test)

@@ -118,21 +118,22 @@ def run_one(sc: Scenario, running: labs.RunningLab, folder: Path, backend: str) 
     result.dropped = {name: cap.dropped for name, cap in ctx.captures.items() if cap.dropped}
     traffic = Traffic({name: [Frame(name, i + 1, float(p.time), p) for i, p in enumerate(cap.packets())]
                        for name, cap in ctx.captures.items()}, result.names, ctx.marks)
+    result.names.learn(f.pkt for frames in traffic.captures.values() for f in frames)
     for a in ctx.assertions:
         try:
             result.outcomes.append(a.evaluate(traffic))
         except Exception as e:
-            result.outcomes.append(Outcome(a.text, False, f"could not evaluate: {type(e).__name__}: {e}",
-                                           capture=a.capture))
+            result.outcomes.append(Outcome(a.text, False, f"could not evaluate: {_said(e)}", capture=a.capture))
     if not ctx.assertions and result.error is None:
         result.error = "the scenario made no assertions"
     for i, spec in enumerate(ctx.ladders):
         try:
             frames = [f for f in traffic.frames(spec.capture, spec.after, spec.before)
                       if spec.match is None or spec.match(f.pkt)]
-        except KeyError:
+        except LookupError as e:  # a scenario's mistake (a capture or mark it never made): say so
+            result.error = result.error or f"ladder {spec.title!r}: {_said(e)}"
             continue
-        found = ladder.arrows(frames, result.names, spec.label)
+        found = ladder.arrows(frames, result.names, spec.label, spec.link)
         cols = ladder.columns_for(found, spec.columns)
         path = folder / f"ladder{'-' + str(i + 1) if i else ''}.svg"
         path.write_text(ladder.svg(found, cols, spec.title))
@@ -140,6 +141,11 @@ def run_one(sc: Scenario, running: labs.RunningLab, folder: Path, backend: str) 
     if result.ladders:
         (folder / "ladder.txt").write_text("\n".join(lad.text for lad in result.ladders))
     return result
+
+
+def _said(e: Exception) -> str:
+    # a LookupError's message is for people; str(KeyError) would quote it
+    return e.args[0] if isinstance(e, LookupError) and e.args else f"{type(e).__name__}: {e}"
 
 
 def _stop_all(captures: list[Capture]) -> None:

@@ -7,6 +7,8 @@ from pathlib import Path
 from xml.etree import ElementTree as ET
 
 import pytest
+from scapy.layers.dhcp import BOOTP, DHCP
+from scapy.layers.dns import DNS, DNSQR, DNSRR
 from scapy.layers.inet import ICMP, IP, TCP, UDP, fragment
 from scapy.layers.l2 import ARP, Ether
 from scapy.packet import Raw
@@ -14,8 +16,8 @@ from scapy.packet import Raw
 from scenarios import ladder, report
 from scenarios.assertions import Absent, First, InOrder, Present, Step
 from scenarios.catalog import catalog, select
-from scenarios.frames import Frame, Host, Names, Traffic
-from scenarios.match import arp_reply, arp_request, between, icmp, ip, payload, udp
+from scenarios.frames import Frame, Host, Names, Traffic, describe
+from scenarios.match import arp_reply, arp_request, between, dhcp, dns, icmp, ip, payload, udp
 from scenarios.runner import ScenarioResult
 from scenarios.textbook import (
     EchoPairs,
@@ -33,10 +35,13 @@ from topology.errors import WirelabError
 
 A, B, R = Host("a", "10.0.1.10", "02:00:00:00:00:0a"), Host("b", "10.0.2.10", "02:00:00:00:00:0b"), \
     Host("r", "10.0.1.1", "02:00:00:00:00:01")
+LAPTOP_MAC, SERVER = "02:00:00:00:00:1a", Host("srv", "10.0.3.60", "02:00:00:00:00:3c")
 NODES = {
     "a": {"interfaces": [{"address": "10.0.1.10/24", "mac": A.mac, "segment": "lan1"}]},
     "b": {"interfaces": [{"address": "10.0.2.10/24", "mac": B.mac, "segment": "lan2"}]},
     "r": {"interfaces": [{"address": "10.0.1.1/24", "mac": R.mac, "segment": "lan1"}]},
+    "laptop": {"interfaces": [{"address": "dhcp", "mac": LAPTOP_MAC, "segment": "lan1"}]},
+    "srv": {"interfaces": [{"address": "10.0.3.60/24", "mac": SERVER.mac, "segment": "lan3"}]},
 }
 
 
@@ -224,3 +229,82 @@ def test_catalog_finds_the_course_scenarios_with_their_labs():
         select(["nope"])
     with pytest.raises(WirelabError, match="no scenario uses lab"):
         select(lab="nolab")
+
+
+def dhcp_msg(kind: int, src: str, dst: str, sport: int = 68, dport: int = 67, eth_src: str = LAPTOP_MAC,
+             eth_dst: str = "ff:ff:ff:ff:ff:ff", yiaddr: str = "0.0.0.0", giaddr: str = "0.0.0.0"):
+    chaddr = bytes.fromhex(LAPTOP_MAC.replace(":", ""))
+    return (Ether(src=eth_src, dst=eth_dst) / IP(src=src, dst=dst) / UDP(sport=sport, dport=dport)
+            / BOOTP(op=1 if kind in (1, 3) else 2, xid=0x1234abcd, chaddr=chaddr, yiaddr=yiaddr, giaddr=giaddr)
+            / DHCP(options=[("message-type", kind), "end"]))
+
+
+def test_relayed_dhcp_is_decoded_and_described_in_the_course_words():
+    relayed = wire(dhcp_msg(1, R.ip, SERVER.ip, sport=67, dport=67, eth_src=R.mac, eth_dst=SERVER.mac,
+                            giaddr=R.ip))
+    assert DHCP in relayed  # relay to server, port 67 to port 67
+    names = Names(NODES)
+    assert describe(relayed, names) == "r (10.0.1.1) > srv (10.0.3.60): DHCP DISCOVER xid 0x1234abcd giaddr 10.0.1.1"
+    assert dhcp("DISCOVER", R, SERVER, giaddr=R.ip, xid=0x1234abcd)(relayed)
+    assert not dhcp("OFFER")(relayed) and dhcp()(relayed)
+    built = IP() / UDP() / BOOTP()  # decoding 67>67 leaves what scapy builds alone
+    assert (built[UDP].sport, built[UDP].dport) != (67, 67)
+
+
+def test_a_host_on_dhcp_is_named_by_its_mac_and_by_its_lease():
+    names = Names(NODES)
+    discover = wire(dhcp_msg(1, "0.0.0.0", "255.255.255.255"))
+    assert describe(discover, names).startswith("laptop (0.0.0.0) > 255.255.255.255: DHCP DISCOVER")
+    found = ladder.arrows([Frame("lan1", 1, 1.0, discover)], names)
+    assert (found[0].src, found[0].dst) == ("laptop", ladder.BROADCAST)
+    assert found[0].label.endswith("from 0.0.0.0")
+    # forwarded by r: r's MAC, an unknown source address; r is not the sender
+    routed = wire(Ether(src=R.mac, dst=SERVER.mac) / IP(src="10.0.1.100", dst=SERVER.ip) / ICMP())
+    assert describe(routed, names).startswith("10.0.1.100 > srv")
+    ack = wire(dhcp_msg(5, R.ip, "10.0.1.100", sport=67, dport=68, eth_src=R.mac, eth_dst=LAPTOP_MAC,
+                        yiaddr="10.0.1.100"))
+    names.learn([ack])
+    assert describe(routed, names).startswith("laptop (10.0.1.100) > srv")
+
+
+def test_dns_predicate_and_words():
+    q = wire(Ether() / IP(src=A.ip, dst=R.ip) / UDP(sport=5353, dport=53)
+             / DNS(id=1, rd=1, qd=DNSQR(qname="gaia.cs.umass.edu")))
+    referral = wire(Ether() / IP(src=R.ip, dst=A.ip) / UDP(sport=53, dport=5353)
+                    / DNS(id=1, qr=1, qd=DNSQR(qname="gaia.cs.umass.edu"),
+                          ns=DNSRR(rrname="edu", type="NS", rdata="ns1.nic.edu")))
+    assert dns(A, R, qname="gaia.cs.umass.edu.", response=False, rd=True)(q)
+    assert dns(R, A, referral=True)(referral) and not dns(R, A, referral=True)(q)
+    assert describe(q, Names(NODES)).endswith("DNS A? gaia.cs.umass.edu. (RD=1)")
+    assert ladder.arrows([Frame("lan1", 2, 1.0, referral)], Names(NODES))[0].label == \
+        "referral: edu. NS ns1.nic.edu."
+
+
+def test_ladder_gives_each_label_room_between_the_lifelines_its_arrow_joins():
+    long = ladder.Arrow(0.0, "a", "b", "x" * 60, 1)
+    short_ = ladder.Arrow(0.1, "b", "r", "y", 2)
+    cols = ["a", "b", "r"]
+    at = ladder.layout([long, short_], cols)
+    assert at["b"] - at["a"] >= len(long.text) + 2 and at["r"] - at["b"] == ladder.GAP
+    rows = ladder.text([long, short_], cols).splitlines()
+    label_row = next(r for r in rows if "xxx" in r)
+    assert label_row.rstrip().endswith("|") and label_row.count("|") == 3  # no lifeline overwritten
+    svg = ladder.svg([long, short_], cols, "t")
+    ET.fromstring(svg)
+
+
+def test_ladder_broadcast_column_can_be_placed_and_link_ends_stop_at_the_router():
+    who = wire(Ether(src=A.mac, dst="ff:ff:ff:ff:ff:ff") / ARP(op=1, psrc=A.ip, pdst=R.ip, hwsrc=A.mac))
+    found = ladder.arrows([Frame("lan1", 1, 1.0, who)], Names(NODES))
+    assert ladder.columns_for(found, ["a", ladder.BROADCAST, "r"]) == ["a", ladder.BROADCAST, "r"]
+    assert ladder.columns_for(found, ["a"]) == ["a", ladder.BROADCAST]
+    dgram = wire(Ether(src=A.mac, dst=R.mac) / IP(src=A.ip, dst=B.ip) / UDP(dport=7))
+    ip_ends = ladder.arrows([Frame("lan1", 1, 1.0, dgram)], Names(NODES))[0]
+    hop = ladder.arrows([Frame("lan1", 1, 1.0, dgram)], Names(NODES), link=True)[0]
+    assert (ip_ends.src, ip_ends.dst) == ("a", "b") and (hop.src, hop.dst) == ("a", "r")
+
+
+def test_a_window_on_an_unknown_mark_says_which_marks_exist():
+    t = traffic(Ether() / IP(src=A.ip, dst=B.ip) / ICMP(), marks={"start": 0.0})
+    with pytest.raises(LookupError, match="no mark named 'strat'; marks: start"):
+        t.frames("lan1", after="strat")
