@@ -7,7 +7,7 @@ client1 asks ARP for its gateway r1, never for server1's own address.
 """
 
 from scenarios.assertions import Absent, InOrder, Step
-from scenarios.match import arp, arp_reply, arp_request, ip
+from scenarios.match import arp, arp_reply, arp_request, icmp, ip
 
 LAB = "campus"
 
@@ -34,7 +34,7 @@ def run(ctx) -> None:
                 after="first", before="second"),
         Absent("lan1", arp_request(a, b),
                "a second exchange within the cache lifetime needs no ARP: client1's cache answers",
-               after="second", before="off-subnet"),
+               after="second", before="off-subnet", given=icmp(a, b, type=8)),
         InOrder("lan1", [arp_request(a, gateway), arp_reply(gateway, a),
                          ip(a, server).named(f"the first IP packet {a.name} > {server.name}")],
                 "for a host on another subnet, client1 asks ARP for its gateway r1",

@@ -87,11 +87,15 @@ class InOrder(Assertion):
 
 
 class Absent(Assertion):
-    """No packet matching `match` in the capture (e.g. a segment it must not cross)."""
+    """No packet matching `match` in the capture (e.g. a segment it must not cross).
+
+    given: traffic that must be in the window for the absence to mean anything ("the second ping
+    needs no ARP" proves nothing if the second ping never crossed the segment)."""
 
     def __init__(self, capture: str, match: Match, text: str, *, after: str | None = None,
-                 before: str | None = None):
+                 before: str | None = None, given: Match | None = None):
         self.capture, self.match, self.text, self.after, self.before = capture, match, text, after, before
+        self.given = given
 
     def evaluate(self, traffic: Traffic) -> Outcome:
         window = self._window(traffic, self.after, self.before)
@@ -99,6 +103,13 @@ class Absent(Assertion):
         if seen:
             return Outcome(self.text, False, f"expected no {self.match.label} on {self.capture}; "
                            f"saw {len(seen)}", seen[:SHOWN], self.capture)
+        if self.given is not None:
+            there = [f for f in window if self.given(f.pkt)]
+            if not there:
+                return Outcome(self.text, False, f"expected {self.given.label} on {self.capture}, without "
+                               f"{self.match.label}; saw neither", window[:SHOWN], self.capture)
+            return Outcome(self.text, True, f"{self.given.label} (frame {there[0].number}) and no "
+                           f"{self.match.label} among {len(window)} frames", there[:SHOWN], self.capture)
         return Outcome(self.text, True, f"none among {len(window)} frames on {self.capture}", [], self.capture)
 
 

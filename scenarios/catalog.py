@@ -16,7 +16,7 @@ from topology.errors import WirelabError
 class Scenario:
     name: str  # the module's name with '-' for '_', or its NAME
     lab: str  # a lab name under topology/labs/ or a path
-    about: str  # the docstring's first line: what it shows
+    about: str  # the docstring's first paragraph: what it shows
     module: ModuleType
     segments: tuple[str, ...] | None  # captured segments; None: all of the lab's
 

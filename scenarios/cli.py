@@ -54,6 +54,10 @@ def run(names: tuple[str, ...], all_: bool, lab: str | None, backend: str | None
             raise WirelabError("--lab-file stands in for one lab; choose scenarios of one lab (e.g. --lab campus)")
         model = load(lab_file)
     folder = Path(out or f"results/{time.strftime('%Y%m%d-%H%M%S')}")
+    try:  # before any lab comes up
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise WirelabError(f"cannot write results into {folder}: {e.strerror}; choose another folder with --out") from None
     backend = backend or labs.DEFAULT_BACKEND
     color = sys.stdout.isatty()
     show = ladders if ladders is not None else len(chosen) == 1

@@ -47,7 +47,7 @@ class Match:
         return Match(label, self.test)
 
 
-def _ip(e: Endpoint) -> str | None:
+def ip_of(e: Endpoint) -> str | None:
     return e.ip if isinstance(e, Host) else e
 
 
@@ -58,7 +58,7 @@ def _who(e: Endpoint) -> str:
 def _ends(pkt: Packet, src: Endpoint, dst: Endpoint) -> bool:
     if IP not in pkt:
         return False
-    s, d = _ip(src), _ip(dst)
+    s, d = ip_of(src), ip_of(dst)
     return (s is None or pkt[IP].src == s) and (d is None or pkt[IP].dst == d)
 
 
@@ -123,18 +123,18 @@ def icmp(src: Endpoint = None, dst: Endpoint = None, type: int | None = None, co
 def arp_request(asker: Endpoint = None, target: Endpoint = None) -> Match:
     def test(p: Packet) -> bool:
         a = p[ARP]
-        return (a.op == 1 and (_ip(asker) is None or a.psrc == _ip(asker))
-                and (_ip(target) is None or a.pdst == _ip(target)))
+        return (a.op == 1 and (ip_of(asker) is None or a.psrc == ip_of(asker))
+                and (ip_of(target) is None or a.pdst == ip_of(target)))
 
-    t = _ip(target) or "any address"
+    t = ip_of(target) or "any address"
     return Match(f"ARP who-has {t} tell {_who(asker)}", test)
 
 
 def arp_reply(owner: Endpoint = None, to: Endpoint = None) -> Match:
     def test(p: Packet) -> bool:
         a = p[ARP]
-        return (a.op == 2 and (_ip(owner) is None or a.psrc == _ip(owner))
-                and (_ip(to) is None or a.pdst == _ip(to)))
+        return (a.op == 2 and (ip_of(owner) is None or a.psrc == ip_of(owner))
+                and (ip_of(to) is None or a.pdst == ip_of(to)))
 
     return Match(f"ARP is-at from {_who(owner)} to {_who(to)}", test)
 

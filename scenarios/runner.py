@@ -144,8 +144,8 @@ def run_one(sc: Scenario, running: labs.RunningLab, folder: Path, backend: str) 
 
 
 def _said(e: Exception) -> str:
-    # a LookupError's message is for people; str(KeyError) would quote it
-    return e.args[0] if isinstance(e, LookupError) and e.args else f"{type(e).__name__}: {e}"
+    # Traffic's LookupError (no such capture or mark) is written for people; anything else is a bug
+    return e.args[0] if type(e) is LookupError and e.args else f"{type(e).__name__}: {e}"
 
 
 def _stop_all(captures: list[Capture]) -> None:

@@ -11,7 +11,7 @@ from scapy.plist import PacketList
 
 from .assertions import SHOWN, Assertion, InOrder, Outcome, Step
 from .frames import Frame, Host, Traffic
-from .match import Endpoint, _ip, tcp
+from .match import Endpoint, ip_of, tcp
 
 
 def tcp_handshake(capture: str, client: Host, server: Host, port: int, **window: str) -> InOrder:
@@ -92,8 +92,8 @@ class Fragments(Assertion):
 
     def evaluate(self, traffic: Traffic) -> Outcome:
         window = self._window(traffic, self.after, self.before)
-        frags = [f for f in window if IP in f.pkt and f.pkt[IP].src == _ip(self.src)
-                 and f.pkt[IP].dst == _ip(self.dst) and (f.pkt[IP].flags.MF or f.pkt[IP].frag)]
+        frags = [f for f in window if IP in f.pkt and f.pkt[IP].src == ip_of(self.src)
+                 and f.pkt[IP].dst == ip_of(self.dst) and (f.pkt[IP].flags.MF or f.pkt[IP].frag)]
         if len(frags) < 2:
             return Outcome(self.text, False, f"expected the datagram {self.src} > {self.dst} in fragments on "
                            f"{self.capture}; saw {len(frags) or 'none'}",

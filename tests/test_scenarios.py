@@ -108,6 +108,8 @@ def test_cli_runs_on_a_lab_file_writes_reports_and_exits_by_outcome(tmp_path: Pa
 def test_cli_user_errors_are_one_line():
     proc = wirelab("scenario", "run", "no-such-scenario")
     assert proc.returncode == 2 and proc.stderr.count("\n") == 1 and "no scenario named" in proc.stderr
+    proc = wirelab("scenario", "run", "arp", "--out", "/proc/no-such-folder")  # found before any lab comes up
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1 and "cannot write results into" in proc.stderr
     proc = wirelab("scenario", "list")
     assert proc.returncode == 0 and all(n in proc.stdout for n in ("sockets", "traceroute", "chain", "campus"))
 
@@ -198,3 +200,44 @@ def test_a_lab_already_up_is_used_and_left_up(lab_up, tmp_path: Path):
     [result] = run([catalog()["traceroute"]], tmp_path, lab=lab)
     assert result.passed, result.error or failed(result)
     assert running.run("h1", ["true"]).returncode == 0  # still up: the runner did not take it down
+
+
+def zone_with_ttl_zero(tmp_path: Path, zone: str) -> str:
+    """A copy of one of campus's zones in which every record, and the SOA's negative-caching MINIMUM, is 0 s."""
+    text = (LABS_DIR / "campus.d" / "dns" / zone).read_text().replace("$TTL 3600", "$TTL 0")
+    path = tmp_path / zone
+    path.write_text(text.replace("604800 300 )", "604800 0 )"))
+    return str(path)
+
+
+def serve_zones(node: str, *zones: str) -> Callable[[dict], None]:
+    def edit(data: dict) -> None:
+        data["nodes"][node]["services"] = [{"name": "dns-auth", "args": [a for z in zones for a in ("--zone", z)]}]
+    return edit
+
+
+def test_dns_iterative_fails_when_the_answer_may_not_be_cached(tmp_path: Path):
+    zones = [str(LABS_DIR / "campus.d" / "dns" / "umass.edu.zone"), zone_with_ttl_zero(tmp_path, "cs.umass.edu.zone")]
+    why = failed(run_scenario("dns-iterative", tmp_path, lab=copy_of("campus", "sc-dns-ttl0",
+                                                                    serve_zones("umass-dns", *zones))))
+    assert set(why) == {"second lookup: answered from the cache, no query leaves the local DNS server",
+                        "second lookup: no DNS packet from the local server reaches the internet segment"}
+    assert why["second lookup: answered from the cache, no query leaves the local DNS server"].startswith(
+        "expected no any query from local-dns (10.0.3.53) to another server on servers; saw")
+
+
+def test_dns_negative_fails_when_the_absence_may_not_be_cached(tmp_path: Path):
+    zone = zone_with_ttl_zero(tmp_path, "crepes.fr.zone")
+    why = failed(run_scenario("dns-negative-and-tcp", tmp_path,
+                              lab=copy_of("campus", "sc-dns-neg0", serve_zones("crepes-dns", zone))))
+    assert list(why) == ["asked again: answered from the negative cache, no query upstream"]
+
+
+def test_dhcp_fails_when_the_renewal_gets_no_answer(tmp_path: Path):
+    def drop_forwarded_replies(running: labs.RunningLab) -> None:
+        # the server's unicast ACK to a renewing client is forwarded by r1; its relayed replies are not
+        running.run("r1", ["iptables", "-A", "FORWARD", "-p", "udp", "--dport", "68", "-j", "DROP"], check=True)
+
+    why = failed(run_scenario("dhcp", tmp_path, prepare=drop_forwarded_replies))
+    assert list(why) == ["laptop1 renews by unicast: REQUEST 10.0.1.100 > 10.0.3.60, ACK 10.0.3.60 > 10.0.1.100"]
+    assert next(iter(why.values())).startswith("expected DHCP ACK 10.0.3.60 > 10.0.1.100")

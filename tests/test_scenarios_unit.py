@@ -121,6 +121,15 @@ def test_absent_and_present_and_windows():
     assert not out.passed and out.why.endswith("saw 1")
 
 
+def test_absent_with_a_given_fails_when_the_traffic_it_is_about_never_came():
+    ping = Ether() / IP(src=A.ip, dst=B.ip) / ICMP(type=8)
+    claim = Absent("lan1", arp_request(A, B), "no ARP", given=icmp(A, B, type=8))
+    assert claim.evaluate(traffic(ping)).passed
+    out = claim.evaluate(traffic(Ether() / IP(src=B.ip, dst=A.ip) / ICMP(type=0)))
+    assert not out.passed and out.why.startswith("expected ICMP echo request from a (10.0.1.10) to b")
+    assert not Absent("lan1", arp_request(A, B), "no ARP").evaluate(traffic()).why.startswith("expected")
+
+
 def test_first_packet_of_udp_is_data():
     dgram = Ether() / IP(src=A.ip, dst=B.ip) / UDP(sport=5, dport=12000) / Raw(b"hello")
     first = First("lan1", between(A, B), udp(A, B, dport=12000) & payload(b"hello"), "no handshake")
