@@ -116,6 +116,10 @@ def run_one(sc: Scenario, running: labs.RunningLab, folder: Path, backend: str) 
     result.commands = ctx.describe_commands()
     result.captures = {name: str(cap.path) for name, cap in ctx.captures.items()}
     result.dropped = {name: cap.dropped for name, cap in ctx.captures.items() if cap.dropped}
+    early = [cap for cap in ctx.captures.values() if cap.ended_early]
+    if early and result.error is None:  # its assertions would rest on a partial capture
+        said = " ".join(early[0].stderr[-2:]).strip() or f"exit status {early[0].proc.returncode}"
+        result.error = f"the capture on {early[0].where} ended before the scenario did: {said}"
     traffic = Traffic({name: [Frame(name, i + 1, float(p.time), p) for i, p in enumerate(cap.packets())]
                        for name, cap in ctx.captures.items()}, result.names, ctx.marks)
     result.names.learn(f.pkt for frames in traffic.captures.values() for f in frames)

@@ -74,3 +74,13 @@ def test_an_empty_capture_reads_as_no_packets(running, tmp_path: Path):
     with running.capture("lan2", tmp_path / "quiet.pcap", filter="udp port 9") as cap:
         pass
     assert len(cap.packets()) == 0
+
+
+def test_a_capture_that_dies_early_says_so(running, tmp_path: Path):
+    cap = running.capture("lan1", tmp_path / "dies.pcap").start()
+    cap._kill()  # as if tcpdump died halfway through a scenario
+    cap.stop()
+    assert cap.ended_early
+    with running.capture("lan1", tmp_path / "lives.pcap") as whole:
+        pass
+    assert not whole.ended_early

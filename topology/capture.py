@@ -44,6 +44,8 @@ class Capture:
         self.stderr: list[str] = []
         self._ready = threading.Event()
         self._reader: threading.Thread | None = None
+        self.ended_early = False  # tcpdump exited before stop(): the pcap misses whatever came after
+        self._stopped = False
 
     @property
     def where(self) -> str:
@@ -93,8 +95,15 @@ class Capture:
 
     def stop(self) -> None:
         """Let the packets already sent reach the file, then end tcpdump with SIGINT (a complete pcap)."""
-        if self.proc is None or self.proc.poll() is not None:
+        if self.proc is None:
             return
+        if self.proc.poll() is not None:
+            if not self._stopped:
+                self.ended_early, self._stopped = True, True
+                if self._reader:
+                    self._reader.join(2)
+            return
+        self._stopped = True
         last, since, deadline = -1, time.monotonic(), time.monotonic() + SETTLE_MAX
         while time.monotonic() < deadline:
             size = self.path.stat().st_size if self.path.exists() else 0
