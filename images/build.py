@@ -13,6 +13,7 @@ Two images:
 from __future__ import annotations
 
 import argparse
+import fcntl
 import hashlib
 import io
 import os
@@ -44,7 +45,7 @@ CLEAN = ["var/cache/apt/archives/*.deb", "var/cache/apt/*.bin", "var/lib/apt/lis
 HOST_ONLY = {"docker"}
 NODE_PYTHON = "3.11"  # bookworm's python3
 
-console = Console(stderr=True, highlight=False)
+console = Console(stderr=True, highlight=False, soft_wrap=True)  # an error stays one line, however long
 
 
 class BuildError(Exception):
@@ -65,17 +66,34 @@ def main() -> int:
     except DockerException:
         console.print("images: no Docker daemon answers; start one (e.g. `dockerd &`) and run make images again")
         return 2
-    try:
-        base = build_base(client, args)
-        node = build_node(client, base)
-    except BuildError as e:
-        console.print(f"images: {e}")
-        return 2
+    BUILD.mkdir(parents=True, exist_ok=True)
+    with open(BUILD / ".lock", "w") as lock:
+        if not _try_lock(lock):
+            console.print("images: another build is running here; waiting for it ...")
+            fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            base = build_base(client, args)
+            node = build_node(client, base)
+        except BuildError as e:
+            console.print(f"images: {e}")
+            return 2
+        except KeyboardInterrupt:
+            console.print("images: interrupted; `make images` starts again where it can")
+            return 130
     for ref in (base, node):
         size = client.images.get(ref).attrs["Size"] / 1e6
         console.print(f"  {ref}: {size:.0f} MB")
     console.print(f"[bold]images ready[/] [dim]in {time.perf_counter() - t0:.1f} s[/]")
     return 0
+
+
+def _try_lock(lock) -> bool:
+    """One build at a time per checkout: two debootstraps into one rootfs would spoil both."""
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return True
+    except BlockingIOError:
+        return False
 
 
 # base ---------------------------------------------------------------------------------------------
@@ -147,15 +165,15 @@ def _apt_proxy() -> dict[str, str]:
 
 def debootstrap(mirror: str, recipe: str, force: bool) -> Path:
     if shutil.which("debootstrap") is None:
-        raise BuildError("debootstrap is missing; apt-get install debootstrap (make setup does)")
+        raise BuildError("debootstrap is missing; apt-get install debootstrap (make docker-setup does)")
     rootfs, marker = BUILD / "rootfs", BUILD / "rootfs.recipe"
     if not force and marker.exists() and marker.read_text() == recipe:
         console.print("  [green]✓[/] rootfs already made for this recipe: importing it")
         return rootfs
     marker.unlink(missing_ok=True)
     if rootfs.exists():
+        _unmount_under(rootfs)
         shutil.rmtree(rootfs)
-    BUILD.mkdir(parents=True, exist_ok=True)
     argv = ["debootstrap", "--variant=minbase", f"--include={','.join(packages())}", SUITE, str(rootfs), mirror]
     env = os.environ | _apt_proxy()
     proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
@@ -174,12 +192,31 @@ def debootstrap(mirror: str, recipe: str, force: bool) -> Path:
             phases[phase] = phases.get(phase, 0) + 1
             status.update(f"debootstrap: {phase} {phases[phase]} ...")
     if proc.wait() != 0:
-        raise BuildError("debootstrap failed; its last lines:\n" + "\n".join(tail)
-                         + f"\n(log: {rootfs}/debootstrap/debootstrap.log)")
+        errors = [x[3:] for x in tail if x.startswith("E: ")] or [x for x in tail if x.strip()][-1:] or ["no output"]
+        log = rootfs / "debootstrap" / "debootstrap.log"
+        hint = "check images/packages.txt" if "find these debs" in errors[-1] else "check the mirror, or pass --mirror URL"
+        raise BuildError(f"debootstrap from {mirror} failed: {errors[-1]} ({hint}"
+                         f"{'; log: ' + str(log) if log.exists() else ''})")
     _clean(rootfs)
     marker.write_text(recipe)
     console.print(f"  [green]✓[/] debootstrap: {phases.get('configuring', 0)} packages configured")
     return rootfs
+
+
+def _unmount_under(rootfs: Path) -> None:
+    """Unmount what a killed debootstrap left mounted in the rootfs (proc, sys, bound /dev entries), so that
+    deleting it cannot reach into the host's file systems."""
+    for mnt in sorted(_mounts_under(rootfs), key=len, reverse=True):
+        subprocess.run(["umount", "-l", mnt], check=False)
+    if _mounts_under(rootfs):
+        raise BuildError(f"{rootfs} still has file systems mounted in it; unmount them, then run make images again")
+
+
+def _mounts_under(path: Path) -> list[str]:
+    mounts = [line.split()[1] for line in Path("/proc/self/mounts").read_text().splitlines()]
+    # /proc/self/mounts writes a space as \040 (and tab, newline, backslash likewise, in octal)
+    mounts = [re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), m) for m in mounts]
+    return [m for m in mounts if m == str(path) or m.startswith(f"{path}/")]
 
 
 def _clean(rootfs: Path) -> None:
@@ -231,7 +268,9 @@ def site_packages() -> Path:
         proc = subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
                                "--prefer-binary", "--target", str(site), *reqs], capture_output=True, text=True)
     if proc.returncode != 0:
-        raise BuildError("pip could not install the runtime dependencies:\n" + proc.stderr.strip()[-1500:])
+        lines = [x for x in proc.stderr.splitlines() if x.startswith("ERROR:")] or proc.stderr.strip().splitlines()[-1:]
+        raise BuildError(f"pip could not install the runtime dependencies: {' '.join(lines) or 'no output'} "
+                         f"(the host's pip index and proxy are used: `pip config list`)")
     shutil.rmtree(site / "bin", ignore_errors=True)  # console scripts: nodes run `python3 -m ...`
     (site / "wirelab.pth").write_text("/opt/wirelab\n")  # the project's code (top layer) on sys.path
     marker.write_text(recipe)

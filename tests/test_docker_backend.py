@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import signal
 import subprocess
 import textwrap
@@ -15,6 +16,7 @@ from pathlib import Path
 
 import pytest
 from conftest import wirelab, wirelab_exe
+from dockerd import unavailable
 
 from topology.gen import star
 from topology.loader import load, loads
@@ -23,24 +25,7 @@ from topology.state import LabState
 docker = pytest.importorskip("docker")
 
 
-def _skip_reason() -> str | None:
-    if os.geteuid() != 0:
-        return "docker lab tests need root"
-    try:
-        client = docker.from_env()
-        client.ping()
-    except docker.errors.DockerException:
-        return "no dockerd is reachable (start one: dockerd &)"
-    from topology.backends.docker import IMAGE
-
-    try:
-        client.images.get(IMAGE)
-    except docker.errors.ImageNotFound:
-        return f"the node image {IMAGE} is not built (make images)"
-    return None
-
-
-_reason = _skip_reason()
+_reason = unavailable("docker lab tests")
 pytestmark = [pytest.mark.docker, pytest.mark.lab, pytest.mark.skipif(_reason is not None, reason=_reason or "")]
 
 TWO_LANS = textwrap.dedent("""
@@ -104,6 +89,7 @@ def test_each_node_is_a_sealed_container_named_for_it(lab_up):
         links = running.run(node, ["ip", "-o", "link"]).stdout
         assert sorted(re.findall(r"^\d+: (\w+)", links, re.M)) == sorted(
             ["lo"] + [i["name"] for i in running.nodes[node]["interfaces"]])
+        assert running.processes(node) == []  # the container's init and its sleep are not the node's
     assert running.run("a", ["ip", "route"]).stdout.splitlines()[0].strip() == "default via 10.61.1.1 dev eth0"
     assert running.run("r", ["cat", "/proc/sys/net/ipv4/ip_forward"]).stdout.strip() == "1"
     assert running.run("a", ["cat", "/proc/sys/net/ipv4/ip_forward"]).stdout.strip() == "0"
@@ -203,3 +189,46 @@ def test_a_missing_image_is_one_clear_line(tmp_path):
         "wirelab: the wirelab node image wirelab/absent:none is not built; run `make images`"
     assert "Traceback" not in r.stderr
     assert _containers("dk-noimage") == set() and LabState.load("dk-noimage") is None
+
+
+def test_up_removes_what_a_lost_record_left(tmp_path):
+    """After a host restart /run (the record, the namespace names) is gone but the exited containers stay:
+    `up` removes them by their labels rather than refusing."""
+    lab_file = tmp_path / "lost.yaml"
+    lab_file.write_text(two_lans("dk-lost"))
+    assert wirelab("up", str(lab_file), "--backend", "docker", "--no-services").returncode == 0
+    state = LabState.load("dk-lost")
+    old = _containers("dk-lost")
+    for ns in _netns(f"wl{state.hash}"):
+        subprocess.run(["ip", "netns", "del", ns], check=True)
+    for name in old:
+        docker.from_env().containers.get(name).stop(timeout=0)
+    shutil.rmtree(state.dir)
+    try:
+        r = wirelab("up", str(lab_file), "--backend", "docker", "--no-services")
+        assert r.returncode == 0, r.stderr
+        assert "removing 3 containers and 0 namespaces left by an earlier dk-lost" in r.stderr
+        assert _containers("dk-lost") == old and all(
+            c.status == "running" for c in docker.from_env().containers.list(filters={"label": "wirelab.lab=dk-lost"}))
+    finally:
+        wirelab("down", "dk-lost")
+    assert _containers("dk-lost") == set() and _netns(f"wl{state.hash}") == set()
+
+
+@pytest.fixture
+def empty_image():
+    """An image with nothing in it: no init to start."""
+    ref = "wirelab/test-empty:latest"
+    tar = subprocess.run(["tar", "cf", "-", "-T", "/dev/null"], capture_output=True, check=True).stdout
+    docker.from_env().api.import_image_from_data(tar, repository=ref.split(":")[0], tag="latest")
+    yield ref
+    docker.from_env().images.remove(ref, force=True)
+
+
+def test_a_container_that_cannot_start_is_one_clear_line(empty_image):
+    r = subprocess.run([wirelab_exe(), "up", "-", "--backend", "docker"], input=two_lans("dk-nostart"),
+                       capture_output=True, text=True, env=os.environ | {"WIRELAB_IMAGE": empty_image})
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    last = r.stderr.strip().splitlines()[-1]
+    assert last.startswith("wirelab: starting node ") and "dockerd says" in last and "tini" in last, r.stderr
+    assert _containers("dk-nostart") == set() and LabState.load("dk-nostart") is None

@@ -11,29 +11,13 @@ import sys
 from pathlib import Path
 
 import pytest
+from dockerd import unavailable
 
 docker = pytest.importorskip("docker")
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _skip_reason() -> str | None:
-    if os.geteuid() != 0:
-        return "image tests need root"
-    try:
-        client = docker.from_env()
-        client.ping()
-    except docker.errors.DockerException:
-        return "no dockerd is reachable (start one: dockerd &)"
-    from topology.backends.docker import IMAGE
-
-    try:
-        client.images.get(IMAGE)
-    except docker.errors.ImageNotFound:
-        return f"the node image {IMAGE} is not built (make images)"
-    return None
-
-
-_reason = _skip_reason()
+_reason = unavailable("image tests")
 pytestmark = [pytest.mark.docker, pytest.mark.skipif(_reason is not None, reason=_reason or "")]
 
 

@@ -20,11 +20,13 @@ from __future__ import annotations
 import hashlib
 import os
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from ..backend import Backend
 from ..errors import WirelabError
-from ..kernel import existing_netns, in_netns, netns_pids, parallel, run_batch, write_sysctls
+from ..kernel import existing_netns, netns_pids, parallel, run_batch
 from ..model import Lab
 from ..nodefiles import lab_files
 from ..progress import Progress, console
@@ -40,6 +42,7 @@ NODE_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 CAPS = ["NET_ADMIN", "NET_RAW"]
 ETC_FILES = {"hostname": "/etc/hostname", "hosts": "/etc/hosts", "resolv.conf": "/etc/resolv.conf"}
 WORKERS = 8  # concurrent container creations: dockerd does the work, this only keeps it busy
+INIT = ["tini", "--", "sleep", "infinity"]  # a container's pid 1, and its one child: not the node's processes
 
 
 def container_name(lab_hash: str, node: str) -> str:
@@ -61,6 +64,20 @@ def code_hash() -> str:
     for path in code_files():
         h.update(str(path.relative_to(ROOT)).encode() + b"\0" + path.read_bytes() + b"\0")
     return h.hexdigest()[:16]
+
+
+@contextmanager
+def dockerd(doing: str) -> Iterator[None]:
+    """Errors from dockerd (a refused request, a daemon that stopped answering) as one line."""
+    from docker.errors import APIError, DockerException
+    from requests import RequestException
+
+    try:
+        yield
+    except APIError as e:
+        raise WirelabError(f"{doing}: dockerd says {e.explanation or e}") from None
+    except (DockerException, RequestException) as e:
+        raise WirelabError(f"{doing}: dockerd did not answer ({e.__class__.__name__}); is it running?") from None
 
 
 class DockerBackend(Backend):
@@ -110,10 +127,7 @@ class DockerBackend(Backend):
         objs = state.objects
         nodes: dict[str, str] = objs["nodes"]
         fab = objs["fabric"]
-        clash = existing_netns() & ({fab} | set(nodes.values()))
-        if clash or self._containers(objs["labels"]):
-            raise WirelabError(f"lab {lab.name} is partly up (containers or namespace "
-                               f"{sorted(clash)[0] if clash else ''} left); run `wirelab down {lab.name}` first")
+        self._remove_orphans(lab, objs)
         with progress.step("containers", len(nodes)):
             files = lab_files(lab)
             pids: dict[str, int] = {}
@@ -127,18 +141,20 @@ class DockerBackend(Backend):
         with progress.step("namespaces", len(nodes) + 1):
             run_batch("ip", [f"netns add {fab}"] + [f"netns attach {nodes[n]} {pids[n]}" for n in nodes])
             fabric.prepare(fab)
-        with progress.step("links", sum(len(n.interfaces) for n in lab.nodes.values())):
-            run_batch("ip", fabric.veth_lines(lab, nodes, fab))
-        with progress.step("segments", len(lab.segments)):
-            fabric.configure(lab, fab)
-        with progress.step("addresses and routes", len(nodes)):
-            def configure(node):
-                in_netns(f"/run/netns/{nodes[node.name]}", lambda: write_sysctls(fabric.node_sysctls(lab, node)))
-                ip, tc = fabric.node_lines(lab, node)
-                run_batch("ip", ip, netns=nodes[node.name])
-                run_batch("tc", tc, netns=nodes[node.name])
+        fabric.wire(lab, nodes, fab, progress)
 
-            parallel(configure, list(lab.nodes.values()), workers=4)
+    def _remove_orphans(self, lab: Lab, objs: dict) -> None:
+        """Containers and namespaces of this lab that no record names (the record went, e.g. when the host
+        restarted: /run is a tmpfs, exited containers stay) are removed by their labels and names: `up`
+        runs only when no record of the lab exists, so `down` could never reach them."""
+        ns = existing_netns() & {objs["fabric"], *objs["nodes"].values()}
+        found = self._containers(objs["labels"])
+        if not (ns or found):
+            return
+        console.print(f"[yellow]wirelab: removing {len(found)} containers and {len(ns)} namespaces left by an "
+                      f"earlier {lab.name} whose record is gone[/]", soft_wrap=True)
+        self._remove_containers(objs["labels"])
+        run_batch("ip", [f"netns del {n}" for n in sorted(ns)])
 
     def _run(self, state: LabState, node: str, files: dict[str, str]) -> int:
         """Create and start node's container; returns the host pid of its init."""
@@ -153,20 +169,22 @@ class DockerBackend(Backend):
         for folder in {self.placeholders(state, node)[k] for k in ("lab_dir", "data")} - {""}:
             binds[folder] = {"bind": folder, "mode": "rw"}
         api = self.client.api
-        host_config = api.create_host_config(network_mode="none", cap_add=CAPS, binds=binds)
-        created = api.create_container(
-            state.objects["image"], command=["tini", "--", "sleep", "infinity"], name=state.objects["containers"][node],
-            hostname=node, labels=state.objects["labels"] | {"wirelab.node": node}, host_config=host_config,
-            environment={"PATH": NODE_PATH, "WIRELAB_LAB": state.name, "WIRELAB_NODE": node})
-        api.start(created["Id"])
-        pid = api.inspect_container(created["Id"])["State"]["Pid"]
+        with dockerd(f"starting node {node}'s container"):
+            host_config = api.create_host_config(network_mode="none", cap_add=CAPS, binds=binds)
+            created = api.create_container(
+                state.objects["image"], command=INIT, name=state.objects["containers"][node],
+                hostname=node, labels=state.objects["labels"] | {"wirelab.node": node}, host_config=host_config,
+                environment={"PATH": NODE_PATH, "WIRELAB_LAB": state.name, "WIRELAB_NODE": node})
+            api.start(created["Id"])
+            pid = api.inspect_container(created["Id"])["State"]["Pid"]
         if not pid:
             raise WirelabError(f"container of node {node} exited at start; see `docker logs {created['Id'][:12]}`")
         return pid
 
     def _containers(self, labels: dict[str, str]) -> list[dict]:
         filters = {"label": [f"{k}={v}" for k, v in labels.items()]}
-        return self.client.api.containers(all=True, filters=filters)
+        with dockerd("listing the lab's containers"):
+            return self.client.api.containers(all=True, filters=filters)
 
     def down(self, state: LabState, progress: Progress) -> None:
         objs = state.objects
@@ -202,7 +220,8 @@ class DockerBackend(Backend):
             found = self._containers(labels)
             if not found:
                 return
-            parallel(remove, found, workers=WORKERS)
+            with dockerd("removing the lab's containers"):
+                parallel(remove, found, workers=WORKERS)
 
     def node_argv(self, state: LabState, node: str, argv: list[str], *, interactive: bool = False) -> list[str]:
         name = state.objects["containers"].get(node)
@@ -229,30 +248,34 @@ class DockerBackend(Backend):
         raise WirelabError(f"node {node}'s container is gone or was restarted outside wirelab; "
                            f"run `wirelab down {state.name}` and bring the lab up again")
 
-    def segment_argv(self, state: LabState, segment: str, argv: list[str]) -> list[str]:
-        if segment not in state.lab.get("segments", {}):
-            raise WirelabError(f"lab {state.name} has no segment {segment!r}; "
-                               f"segments: {', '.join(state.lab.get('segments', {}))}")
-        return ["ip", "netns", "exec", state.objects["fabric"], *argv]
-
-    def bridge(self, state: LabState, segment: str) -> str:
-        return segment
+    # Segments live in the same fabric namespace as on netns: captures see their bridges the same way.
+    segment_argv = NetnsBackend.segment_argv
+    bridge = NetnsBackend.bridge
 
     def node_pids(self, state: LabState, node: str) -> list[int]:
-        """The node's processes: those in its container's pid namespace (not the host-side nsenter)."""
+        """The node's processes: those in its container's pid namespace (not the host-side nsenter), less
+        the container's init and its `sleep`."""
         try:
-            init = os.stat(f"/proc/{self._pid(state, node)}/ns/pid")
+            pid1 = self._pid(state, node)
+            init = os.stat(f"/proc/{pid1}/ns/pid")
         except (OSError, WirelabError):
             return []
         out = []
         for pid in netns_pids([state.objects["nodes"][node]]):
             try:
                 st = os.stat(f"/proc/{pid}/ns/pid")
-            except OSError:
+                if (st.st_dev, st.st_ino) != (init.st_dev, init.st_ino) or pid == pid1 or _is_init_child(pid, pid1):
+                    continue
+            except (OSError, IndexError, ValueError):
                 continue
-            if (st.st_dev, st.st_ino) == (init.st_dev, init.st_ino):
-                out.append(pid)
+            out.append(pid)
         return out
 
     def placeholders(self, state: LabState, node: str) -> dict[str, str]:
         return super().placeholders(state, node) | {"python": "python3"}
+
+
+def _is_init_child(pid: int, pid1: int) -> bool:
+    """Is pid the `sleep infinity` that the container's init keeps (plumbing, not a node's process)?"""
+    ppid = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+    return ppid == pid1 and Path(f"/proc/{pid}/cmdline").read_bytes() == b"sleep\0infinity\0"
