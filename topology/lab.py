@@ -27,7 +27,11 @@ from .progress import Progress
 from .registry import lookup
 from .state import LabState, ServiceRecord, all_labs, lab_dir, prepare_run_dir, release_run_dir
 
-DEFAULT_BACKEND = os.environ.get("WIRELAB_BACKEND", "netns")
+# The backend when --backend is not given: $WIRELAB_BACKEND, else the word in /etc/wirelab/backend (the
+# machine's setting: it holds under sudo, which drops the caller's environment), else netns.
+BACKEND_FILE = Path("/etc/wirelab/backend")
+DEFAULT_BACKEND = (os.environ.get("WIRELAB_BACKEND", "").strip()
+                   or (BACKEND_FILE.read_text().strip() if BACKEND_FILE.is_file() else "") or "netns")
 
 
 class RunningLab:
