@@ -11,6 +11,7 @@ import click
 from topology import lab as labs
 from topology.errors import WirelabError
 from topology.loader import load
+from topology.progress import Progress
 
 
 @click.group()
@@ -70,7 +71,7 @@ def run(names: tuple[str, ...], all_: bool, lab: str | None, backend: str | None
             for lad in result.ladders:
                 click.echo("\n" + lad.text)
 
-    results = runner.run(chosen, folder, backend=backend, lab=model, say=say)
+    results = runner.run(chosen, folder, backend=backend, lab=model, say=say, progress=Progress())
     report.write(results, folder, backend)
     click.echo("\n" + report.summary(results, folder, color), nl=False)
     if not all(r.passed for r in results):

@@ -40,6 +40,7 @@ class LadderSpec:
     columns: list[str] = field(default_factory=list)  # node names, left to right
     label: Callable[[Packet], str | None] | None = None  # a scenario's own words for some packets
     link: bool = False  # arrows join Ethernet ends (this hop) rather than IP ends
+    stop: Callable[[Packet], str | None] | None = None  # where a packet's journey ends, if not its address
 
 
 class Context:
@@ -100,13 +101,15 @@ class Context:
 
     def ladder(self, capture: str, match: Match | None = None, title: str = "", *, after: str | None = None,
                before: str | None = None, columns: list[str] | None = None,
-               label: Callable[[Packet], str | None] | None = None, link: bool = False) -> None:
+               label: Callable[[Packet], str | None] | None = None, link: bool = False,
+               stop: Callable[[Packet], str | None] | None = None) -> None:
         """Draw the frames of `capture` that `match` as a message sequence (ladder) diagram.
         columns: lifelines, left to right (ladder.BROADCAST places the broadcast one); label(pkt) may
         name a packet in the scenario's words (None: the usual description); link=True draws each
-        frame between its Ethernet ends, so a datagram a router drops ends at that router."""
+        frame between its Ethernet ends, so a datagram a router drops ends at that router; stop(pkt) may
+        name the lifeline where a packet's journey ends (None: where it is addressed)."""
         self.ladders.append(LadderSpec(capture, match, title or (match.label if match else capture),
-                                       after, before, list(columns or []), label, link))
+                                       after, before, list(columns or []), label, link, stop))
 
     def note(self, text: str) -> None:
         self.commands.append(Command("", ["#", text], 0, ""))

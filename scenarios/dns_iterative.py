@@ -63,7 +63,7 @@ def run(ctx) -> None:
         Step(dns(local, client, qname=QNAME, response=True, answers=True, rcode=0,
                  label=f"{local} answers client1"), "answer"),
     ]
-    upstream = dns(local, None, response=False, label=f"any query from {local} to another server")
+    upstream = dns(local, None, response=False, label=f"a query from {local} to another server")
     ctx.expect(
         InOrder("servers", steps, "first lookup: the local DNS server asks the root, then the TLD, then the "
                 "authoritative server, and answers the client", after="first", before="second"),

@@ -42,11 +42,14 @@ class Arrow:
 
 
 def arrows(frames: list[Frame], names: Names, label: Callable[[Packet], str | None] | None = None,
-           link: bool = False) -> list[Arrow]:
+           link: bool = False, stop: Callable[[Packet], str | None] | None = None) -> list[Arrow]:
+    """stop(pkt) may name the lifeline where a packet's journey ends (a traceroute probe dies at the
+    router that takes its TTL to zero, though it is addressed further)."""
     isn: dict[tuple, int] = {}
     out = []
     for f in frames:
         src, dst = ends(f.pkt, names, link)
+        dst = (stop(f.pkt) if stop else None) or dst
         own = label(f.pkt) if label else None
         out.append(Arrow(f.time, src, dst, own or _label(f.pkt, isn), f.number))
     return out

@@ -18,6 +18,7 @@ from topology.capture import Capture
 from topology.errors import WirelabError
 from topology.loader import load
 from topology.model import Lab
+from topology.progress import Progress
 from topology.state import LabState
 
 from . import ladder
@@ -56,7 +57,8 @@ class ScenarioResult:
 
 def run(scenarios: list[Scenario], out: Path, backend: str | None = None, lab: Lab | None = None,
         prepare: Callable[[labs.RunningLab], None] | None = None,
-        say: Callable[[ScenarioResult], None] | None = None) -> list[ScenarioResult]:
+        say: Callable[[ScenarioResult], None] | None = None,
+        progress: Progress | None = None) -> list[ScenarioResult]:
     """Run scenarios grouped by lab, each lab brought up once and taken down after (a lab that is
     already up is used as it is and left up). `lab` replaces the scenarios' lab (a modified copy);
     `prepare` runs on the lab once it is up, before the scenarios (e.g. to break something on purpose)."""
@@ -71,8 +73,11 @@ def run(scenarios: list[Scenario], out: Path, backend: str | None = None, lab: L
         model = lab or load(lab_ref)
         # a lab someone already has up is used as it is, and left up afterwards
         already_up = LabState.load(model.name) is not None
+        progress = progress or Progress(quiet=True)
+        progress.note(f"using lab {model.name}, which is already up (it stays up)" if already_up
+                      else f"bringing lab {model.name} up ({backend})")
         try:
-            running = labs.attach(model.name) if already_up else labs.up(model, backend=backend)
+            running = labs.attach(model.name) if already_up else labs.up(model, backend=backend, progress=progress)
         except WirelabError as e:
             for i, sc in enumerate(group):
                 said = str(e) if i == 0 else f"see {group[0].name}"
@@ -91,6 +96,7 @@ def run(scenarios: list[Scenario], out: Path, backend: str | None = None, lab: L
         finally:
             if not already_up:
                 labs.down(model.name)
+                progress.note(f"lab {model.name} taken down")
     return results
 
 
@@ -137,7 +143,7 @@ def run_one(sc: Scenario, running: labs.RunningLab, folder: Path, backend: str) 
         except LookupError as e:  # a scenario's mistake (a capture or mark it never made): say so
             result.error = result.error or f"ladder {spec.title!r}: {_said(e)}"
             continue
-        found = ladder.arrows(frames, result.names, spec.label, spec.link)
+        found = ladder.arrows(frames, result.names, spec.label, spec.link, spec.stop)
         cols = ladder.columns_for(found, spec.columns)
         path = folder / f"ladder{'-' + str(i + 1) if i else ''}.svg"
         path.write_text(ladder.svg(found, cols, spec.title))

@@ -35,7 +35,14 @@ def run(ctx) -> None:
     )
     ctx.ladder("lan-a", icmp() | Match("traceroute probe", lambda p: p["UDP"].dport >= 33434),
                "traceroute from h1, as lan-a sees it", after="traceroute",
-               columns=["h1", "r1", "r2", "r3", "h2"], label=_probe)
+               columns=["h1", "r1", "r2", "r3", "h2"], label=_probe, stop=_expires_at)
+
+
+def _expires_at(p) -> str | None:
+    """A probe with TTL k dies at the k-th router (TTL 4 and up reach h2): draw it ending there."""
+    if "UDP" in p and p["UDP"].dport >= 33434:
+        return (["r1", "r2", "r3"] + ["h2"])[min(p["IP"].ttl, 4) - 1]
+    return None
 
 
 def _probe(p) -> str | None:

@@ -223,7 +223,7 @@ def test_dns_iterative_fails_when_the_answer_may_not_be_cached(tmp_path: Path):
     assert set(why) == {"second lookup: answered from the cache, no query leaves the local DNS server",
                         "second lookup: no DNS packet from the local server reaches the internet segment"}
     assert why["second lookup: answered from the cache, no query leaves the local DNS server"].startswith(
-        "expected no any query from local-dns (10.0.3.53) to another server on servers; saw")
+        "expected no a query from local-dns (10.0.3.53) to another server on servers; saw")
 
 
 def test_dns_negative_fails_when_the_absence_may_not_be_cached(tmp_path: Path):
