@@ -258,7 +258,7 @@ def site_packages() -> Path:
         raise BuildError(f"build the images with Python {NODE_PYTHON} (the node image's), not {py}")
     site, marker = BUILD / "site", BUILD / "site.recipe"
     reqs = requirements()
-    recipe = hashlib.sha256("\n".join([py, *reqs]).encode()).hexdigest()[:12]
+    recipe = hashlib.sha256("\n".join([py, SITE_FORMAT, *reqs]).encode()).hexdigest()[:12]
     if marker.exists() and marker.read_text() == recipe and site.is_dir():
         return site
     marker.unlink(missing_ok=True)
@@ -266,16 +266,38 @@ def site_packages() -> Path:
         shutil.rmtree(site)
     with console.status(f"pip: {len(reqs)} runtime dependencies ..."):
         proc = subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
-                               "--prefer-binary", "--target", str(site), *reqs], capture_output=True, text=True)
+                               "--prefer-binary", "--no-compile", "--target", str(site), *reqs],
+                              capture_output=True, text=True)
     if proc.returncode != 0:
         lines = [x for x in proc.stderr.splitlines() if x.startswith("ERROR:")] or proc.stderr.strip().splitlines()[-1:]
         raise BuildError(f"pip could not install the runtime dependencies: {' '.join(lines) or 'no output'} "
                          f"(the host's pip index and proxy are used: `pip config list`)")
     shutil.rmtree(site / "bin", ignore_errors=True)  # console scripts: nodes run `python3 -m ...`
     (site / "wirelab.pth").write_text("/opt/wirelab\n")  # the project's code (top layer) on sys.path
+    _make_reproducible(site)
     marker.write_text(recipe)
     console.print(f"  [green]✓[/] pip: {', '.join(reqs)}")
     return site
+
+
+SITE_FORMAT = "reproducible-2"  # bump when the way build/site is made changes
+
+
+def _make_reproducible(site: Path) -> None:
+    """The same dependencies give the same layer in every checkout: hash-checked .pyc files (valid
+    whatever the mtimes) and one fixed mtime on every file, so Docker's layer cache and a fresh clone
+    agree instead of rebuilding the dependency layer for new timestamps."""
+    import compileall
+    import py_compile
+
+    compileall.compile_dir(str(site), quiet=1, workers=1, ddir=NODE_SITE,  # paths as the node sees them
+                           invalidation_mode=py_compile.PycInvalidationMode.CHECKED_HASH)
+    for path in [site, *site.rglob("*")]:
+        os.utime(path, (FIXED_MTIME, FIXED_MTIME), follow_symlinks=False)
+
+
+FIXED_MTIME = 1_700_000_000
+NODE_SITE = "/usr/local/lib/python3.11/dist-packages"  # node.Dockerfile's SITE
 
 
 def build_node(client: docker.DockerClient, base: str) -> str:
