@@ -50,7 +50,7 @@ $(VENV)/.installed: pyproject.toml
 
 docker-setup:
 	@command -v docker >/dev/null || { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q docker.io; }
-	@command -v debootstrap >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -q debootstrap
+	@command -v debootstrap >/dev/null || { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q debootstrap; }
 	@docker info >/dev/null 2>&1 || { echo "starting dockerd"; (dockerd >/var/log/dockerd.log 2>&1 &); \
 		for i in $$(seq 60); do docker info >/dev/null 2>&1 && break; sleep 1; done; \
 		docker info >/dev/null 2>&1 || { echo "dockerd did not start; see /var/log/dockerd.log"; exit 2; }; }

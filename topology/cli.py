@@ -44,7 +44,7 @@ def main() -> None:
 
 def _backend_option(f):
     return click.option("--backend", "-b", default=None,
-                        help="netns (default, or $WIRELAB_BACKEND) or docker")(f)
+                        help="netns or docker (default: $WIRELAB_BACKEND, else /etc/wirelab/backend, else netns)")(f)
 
 
 @main.command()
