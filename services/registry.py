@@ -48,7 +48,6 @@ SERVICES: dict[str, dict] = {
     "dhcp-client": {
         "argv": ["{python}", "-m", "services.dhcp", "client", "--iface", "{iface}"],
         "ready": ["ipv4/{iface}"],
-        "per_interface": True,
         "about": "DHCP client for an interface declared `address: dhcp`: address, route, resolv.conf; renews",
     },
 }

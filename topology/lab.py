@@ -17,7 +17,6 @@ import shutil
 import signal
 import subprocess
 import time
-from dataclasses import asdict
 from pathlib import Path
 
 from .backend import Backend, get_backend
@@ -268,5 +267,3 @@ def _exited(pid: int) -> bool:
         except ProcessLookupError:
             return True
 
-
-__all__ = ["RunningLab", "up", "down", "attach", "asdict"]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -44,6 +43,3 @@ class Progress:
             took = time.perf_counter() - self.t0
             console.print(f"[bold]{text}[/] [dim]in {took:.2f} s[/]")
 
-
-def is_tty() -> bool:
-    return sys.stdout.isatty()

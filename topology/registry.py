@@ -30,7 +30,6 @@ class ServiceDef:
     # must hold an IPv4 address (a DHCP client has bound its lease)
     ready: tuple[tuple[str, str], ...] = ()
     about: str = ""
-    per_interface: bool = False
     env: dict[str, str] = field(default_factory=dict)
 
     def command(self, **values: str) -> list[str]:
@@ -44,7 +43,7 @@ def registry() -> dict[str, ServiceDef]:
         for name, spec in ep.load().items():
             ready = tuple(tuple(r.split("/", 1)) for r in spec.get("ready", []))
             out[name] = ServiceDef(name=name, argv=tuple(spec["argv"]), ready=ready,
-                                   about=spec.get("about", ""), per_interface=spec.get("per_interface", False),
+                                   about=spec.get("about", ""),
                                    env=dict(spec.get("env", {})))
     return out
 
