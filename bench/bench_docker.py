@@ -50,17 +50,25 @@ def plain_up(client, image: str, n: int, tag: str) -> None:
 
 
 def plain_down(client, tag: str) -> None:
+    from docker.errors import APIError
+
     found = client.api.containers(all=True, filters={"label": f"{BENCH_LABEL}={tag}"})
     parallel(lambda c: client.api.remove_container(c["Id"], force=True), found, workers=8)
     for net in client.networks.list(filters={"label": f"{BENCH_LABEL}={tag}"}):
-        net.remove()
+        try:
+            net.remove()
+        except APIError as e:
+            # dockerd sometimes keeps a stale endpoint after a container's runc clean-up fails; that
+            # network is left to dockerd (a restart drops it) and the next round uses a fresh name.
+            print(f"bench_docker: left network {net.name}: {e.explanation}", file=sys.stderr)
 
 
 def measure(client, image: str, lab: Lab, repeat: int) -> dict:
     n = len(lab.nodes)
-    tag = f"dk-bench-plain{n}"
+    base_tag = f"dk-bench-plain{n}"
     samples: dict[str, list[float]] = {f"{k}_{d}": [] for k in ("docker", "plain", "netns") for d in ("up", "down")}
-    for _ in range(repeat):
+    for round_ in range(repeat):
+        tag = f"{base_tag}-{round_}"
         for kind in ("plain", "docker", "netns"):
             time.sleep(1.0)  # the kernel tears the last round's namespaces down asynchronously
             t0 = time.perf_counter()
