@@ -27,11 +27,15 @@ def to_dot(lab: dict) -> str:
         else:
             attrs = 'shape=box, style=filled, fillcolor="#f3f3f3"'
         services = "\\n".join(s["name"] for s in node.get("services", []))
-        label = name + (f"\\n{services}" if services else "")
+        # A host on one segment carries its address in its own box (no crowded labels round a busy
+        # switch); a router's interfaces are named on its edges, where they tell the sides apart.
+        single = node["kind"] != "router" and len(node["interfaces"]) == 1
+        addr_line = f"\\n{node['interfaces'][0]['address'] or ''}" if single else ""
+        label = name + addr_line + (f"\\n{services}" if services else "")
         out.append(f'  "node:{name}" [label="{label}", {attrs}];')
         for iface in node["interfaces"]:
-            addr = iface["address"] or ""
-            out.append(f'  "node:{name}" -- "seg:{iface["segment"]}" [label="{iface["name"]}\\n{addr}"];')
+            edge = "" if single else f'label="{iface["name"]}\\n{iface["address"] or ""}"'
+            out.append(f'  "node:{name}" -- "seg:{iface["segment"]}" [{edge}];')
     out.append("}")
     return "\n".join(out) + "\n"
 
