@@ -13,7 +13,7 @@ import shutil
 import subprocess
 import threading
 from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 from typing import TypeVar
 
@@ -126,12 +126,18 @@ def unmount(path: Path) -> None:
 
 
 def parallel(fn: Callable[[T], object], items: list[T], workers: int = 8) -> None:
-    """Run fn over items concurrently; the first error is raised after all finished."""
+    """Run fn over items concurrently. On the first error (or Ctrl-C) the work not yet started is
+    cancelled, what is running finishes, and the error is raised: a failed bring-up stops early."""
     if not items:
         return
-    with ThreadPoolExecutor(max_workers=min(workers, len(items))) as pool:
-        for fut in [pool.submit(fn, it) for it in items]:
+    pool = ThreadPoolExecutor(max_workers=min(workers, len(items)))
+    try:
+        for fut in as_completed([pool.submit(fn, it) for it in items]):
             fut.result()
+    except BaseException:
+        pool.shutdown(wait=True, cancel_futures=True)
+        raise
+    pool.shutdown(wait=True)
 
 
 _netem: bool | None = None
