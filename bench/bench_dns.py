@@ -23,14 +23,12 @@ import os
 import platform
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
-from dnslib import DNSRecord
+from services.dns.probe import NotAnswering, wait_until_answering
 
 ZONES = Path(__file__).resolve().parent.parent / "topology" / "labs" / "campus.d" / "dns"
 NET = "127.0.54."
@@ -45,22 +43,11 @@ def pinned(argv: list[str], cpu: int | None) -> list[str]:
 
 
 def wait_answers(addr: str, proc: subprocess.Popen, need_answer: bool, timeout: float = 15.0) -> None:
-    q = bytes(DNSRecord.question(QNAME, "A").pack())
-    deadline = time.monotonic() + timeout
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.settimeout(0.2)
-        while time.monotonic() < deadline:
-            if proc.poll() is not None:
-                raise SystemExit(f"bench_dns: the server on {addr} exited ({proc.args[0]} ...)")
-            s.sendto(q, (addr, 53))
-            try:
-                reply = DNSRecord.parse(s.recv(4096))
-                if reply.rr or not need_answer:
-                    return
-            except OSError:
-                pass
-            time.sleep(0.05)
-    raise SystemExit(f"bench_dns: the server on {addr} gave no answer for {QNAME} within {timeout:.0f} s")
+    try:
+        wait_until_answering(addr, QNAME, alive=lambda: proc.poll() is None, need_answer=need_answer,
+                             timeout=timeout)
+    except NotAnswering as e:
+        raise SystemExit(f"bench_dns: {e} ({proc.args[0]} ...)") from None
 
 
 def dnsperf(addr: str, seconds: float, queries: Path, cpu: int | None) -> dict:

@@ -11,13 +11,13 @@ import shutil
 import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from dnslib import DNSRecord
 from test_dns_resolver import ZONES
+
+from services.dns.probe import NotAnswering, wait_until_answering
 
 pytestmark = pytest.mark.skipif(shutil.which("dig") is None, reason="needs dig (dnsutils)")
 
@@ -32,20 +32,10 @@ def _loopback(text: str) -> str:
 
 def _wait_answers(addr: str, proc: subprocess.Popen, log: Path, timeout: float = 15.0) -> None:
     """Ready when the server answers a query (observed, not slept for)."""
-    q = bytes(DNSRecord.question("ready.invalid", "A").pack())
-    deadline = time.monotonic() + timeout
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.settimeout(0.1)
-        while time.monotonic() < deadline:
-            if proc.poll() is not None:
-                raise RuntimeError(f"dns server on {addr} exited: {log.read_text()[-500:]}")
-            s.sendto(q, (addr, 53))
-            try:
-                s.recv(512)
-                return
-            except OSError:
-                continue
-    raise RuntimeError(f"dns server on {addr} did not answer within {timeout} s")
+    try:
+        wait_until_answering(addr, alive=lambda: proc.poll() is None, timeout=timeout)
+    except NotAnswering as e:
+        raise RuntimeError(f"{e}: {log.read_text()[-500:]}") from None
 
 
 @pytest.fixture(scope="module")
