@@ -13,9 +13,10 @@ APT_PACKAGES := iproute2 util-linux procps psmisc iptables nftables tcpdump iput
 	graphviz busybox isc-dhcp-client curl telnet lftp netcat-openbsd dnsperf dnsmasq-base kea-admin kea-dhcp4-server \
 	python3-venv
 
-# The docker backend's extra needs, installed by `make docker-setup` only where no docker client exists
-# (a host with docker-ce keeps it).
+# The docker backend's extra needs: docker.io is installed by `make docker-setup` only where no engine
+# (dockerd) exists, so a host with docker-ce keeps it. A client alone is not an engine.
 DOCKER_PACKAGES := docker.io debootstrap
+DOCKER ?= docker
 
 .PHONY: setup system-packages venv docker-setup images up down down-all shell ps graph run scenarios test test-unit bench lint clean help
 
@@ -49,11 +50,14 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 docker-setup:
-	@command -v docker >/dev/null || { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q docker.io; }
+	@# The engine is what matters: a machine may have a docker client (even a newer one) and no dockerd.
+	@command -v dockerd >/dev/null || { echo "installing docker.io (no dockerd on this machine)"; \
+		apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q docker.io; }
 	@command -v debootstrap >/dev/null || { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q debootstrap; }
-	@docker info >/dev/null 2>&1 || { echo "starting dockerd"; (dockerd >/var/log/dockerd.log 2>&1 &); \
-		for i in $$(seq 60); do docker info >/dev/null 2>&1 && break; sleep 1; done; \
-		docker info >/dev/null 2>&1 || { echo "dockerd did not start; see /var/log/dockerd.log"; exit 2; }; }
+	@$(DOCKER) info >/dev/null 2>&1 || { echo "starting dockerd"; (dockerd >/var/log/dockerd.log 2>&1 &); \
+		for i in $$(seq 60); do $(DOCKER) info >/dev/null 2>&1 && break; sleep 1; done; \
+		$(DOCKER) info >/dev/null 2>&1 || { echo "dockerd did not start; see /var/log/dockerd.log"; exit 2; }; }
+	@$(DOCKER) version --format 'docker: client {{.Client.Version}} (API {{.Client.APIVersion}}), engine {{.Server.Version}} (API {{.Server.APIVersion}})'
 
 images: setup
 	@docker info >/dev/null 2>&1 || { echo "images: no Docker daemon answers; run make docker-setup (or start dockerd) first"; exit 2; }
