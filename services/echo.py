@@ -6,6 +6,21 @@ import argparse
 import asyncio
 
 
+# The services this module offers to labs (entry point `wirelab.services`, read by topology.registry).
+SERVICES: dict[str, dict] = {
+    "echo-udp": {
+        "argv": ["{python}", "-m", "services.echo", "--udp", "--port", "7"],
+        "ready": ["udp/7"],
+        "about": "UDP echo server (RFC 862) on port 7",
+    },
+    "echo-tcp": {
+        "argv": ["{python}", "-m", "services.echo", "--tcp", "--port", "7"],
+        "ready": ["tcp/7"],
+        "about": "TCP echo server (RFC 862) on port 7",
+    },
+}
+
+
 class _EchoUDP(asyncio.DatagramProtocol):
     def connection_made(self, transport):
         self.transport = transport

@@ -9,3 +9,17 @@ resolver that walks the hierarchy from the root, each a sans-I/O core with a thi
     message.py     wire details: EDNS sizes, truncation, TTL offsets
     server.py      the UDP and TCP listener; upstream.py the resolver's queries; recursion.py the driver
 """
+
+# The services this package offers to labs (entry point `wirelab.services`, read by topology.registry).
+SERVICES: dict[str, dict] = {
+    "dns-auth": {
+        "argv": ["{python}", "-m", "services.dns", "auth"],
+        "ready": ["udp/53", "tcp/53"],
+        "about": "authoritative DNS server: args --zone FILE... (e.g. {lab_dir}/campus.d/dns/root.zone)",
+    },
+    "dns-resolver": {
+        "argv": ["{python}", "-m", "services.dns", "resolver"],
+        "ready": ["udp/53", "tcp/53"],
+        "about": "caching recursive DNS resolver, iterative from the root: args --root-hints FILE --allow CIDR...",
+    },
+}
