@@ -23,7 +23,7 @@ from .backend import Backend, get_backend
 from .errors import WirelabError
 from .model import Lab
 from .progress import Progress
-from .registry import lookup
+from .registry import lookup, serving
 from .state import LabState, ServiceRecord, all_labs, lab_dir, prepare_run_dir, release_run_dir
 
 # The backend when --backend is not given: $WIRELAB_BACKEND, else the word in /etc/wirelab/backend (the
@@ -87,7 +87,7 @@ class RunningLab:
                       iface: str | None = None) -> ServiceRecord:
         sdef = lookup(name)
         values = self.backend.placeholders(self.state, node) | {"iface": iface or ""}
-        argv = sdef.command(**values) + [a.format(**values) for a in (args or [])]
+        argv = sdef.command(values, args or [])
         logdir = lab_dir(self.name) / "logs"
         logdir.mkdir(parents=True, exist_ok=True)
         log = logdir / f"{node}-{name}{'-' + iface if iface else ''}.log"
@@ -95,7 +95,8 @@ class RunningLab:
         with open(log, "ab") as out:
             proc = subprocess.Popen(self.argv(node, argv), stdout=out, stderr=subprocess.STDOUT,
                                     stdin=subprocess.DEVNULL, start_new_session=True, env=env)
-        rec = ServiceRecord(node=node, name=name, pid=proc.pid, log=str(log), argv=argv, iface=iface)
+        rec = ServiceRecord(node=node, name=name, pid=proc.pid, log=str(log), argv=argv, iface=iface,
+                            args=list(args or []))
         self.state.services.append(rec)
         self.state.save()
         return rec
@@ -146,8 +147,8 @@ class RunningLab:
             for svc in spec["services"]:
                 wanted.append((node, svc["name"], svc["args"], None))
             for iface in spec["interfaces"]:
-                if iface["address"] == "dhcp":
-                    wanted.append((node, "dhcp-client", [], iface["name"]))
+                if iface["address"] in ("dhcp",) and (sdef := serving(iface["address"])) is not None:
+                    wanted.append((node, sdef.name, [], iface["name"]))
         if not wanted:
             return
         with progress.step("services", len(wanted)):
@@ -155,13 +156,52 @@ class RunningLab:
             for rec in recs:
                 self.wait_ready(rec)
 
-    def stop_service(self, rec: ServiceRecord) -> None:
+    def services(self, node: str | None = None, name: str | None = None) -> list[ServiceRecord]:
+        """The services running in the lab, optionally only those of a node and/or of a name."""
+        return [s for s in self.state.services if (node is None or s.node == node) and (name is None or s.name == name)]
+
+    def service(self, node: str, name: str, iface: str | None = None) -> ServiceRecord:
+        """The one service `name` on `node` (on interface `iface`, for per-interface services)."""
+        found = [s for s in self.services(node, name) if iface is None or s.iface == iface]
+        if len(found) != 1:
+            raise WirelabError(f"{node} runs {len(found)} services named {name!r}"
+                               f"{' on ' + iface if iface else ''} (expected one)")
+        return found[0]
+
+    def stop_service(self, rec: ServiceRecord, *, timeout: float = 10.0) -> None:
+        """Stop a service and wait until it is gone (its ports closed with it)."""
         try:
             os.killpg(rec.pid, signal.SIGTERM)
         except ProcessLookupError:
             pass
+        deadline = time.monotonic() + timeout
+        while not _exited(rec.pid) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        if not _exited(rec.pid):
+            try:
+                os.killpg(rec.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
         self.state.services = [s for s in self.state.services if s.pid != rec.pid]
         self.state.save()
+
+    def restart_service(self, rec: ServiceRecord, *, timeout: float = 20.0) -> ServiceRecord:
+        """Stop a service and start it again with the same arguments; returns the new one, ready."""
+        self.stop_service(rec)
+        new = self.start_service(rec.node, rec.name, rec.args, iface=rec.iface)
+        self.wait_ready(new, timeout)
+        return new
+
+    def signal_service(self, rec: ServiceRecord, sig: int) -> None:
+        """Send a signal to a service (SIGHUP to reload, SIGUSR1 to a DHCP client to renew...)."""
+        os.killpg(rec.pid, sig)
+
+    def service_log(self, rec: ServiceRecord) -> str:
+        """Everything the service has written so far (stdout and stderr)."""
+        try:
+            return Path(rec.log).read_text(errors="replace")
+        except FileNotFoundError:
+            return ""
 
     def processes(self, node: str) -> list[tuple[int, str]]:
         out = []

@@ -22,8 +22,10 @@ class ServiceRecord:
     name: str
     pid: int
     log: str
-    argv: list[str]
+    argv: list[str]  # the whole command, placeholders filled in
     iface: str | None = None
+    args: list[str] = field(default_factory=list)  # the lab file's (or scenario's) extra arguments
+    restart: str = "on-failure"
 
 
 @dataclass
