@@ -23,7 +23,7 @@ from pathlib import Path
 
 from topology import lab as labs
 from topology.gen import star
-from topology.kernel import parallel
+from topology.backends.kernel import parallel
 from topology.loader import load, loads
 from topology.model import Lab
 from topology.progress import Progress

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from topology import lab as labs
 from topology.gen import star
-from topology.kernel import parallel, run_batch
+from topology.backends.kernel import parallel, run_batch
 from topology.loader import loads
 from topology.model import Lab
 from topology.progress import Progress

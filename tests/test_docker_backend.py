@@ -88,7 +88,7 @@ def test_each_node_is_a_sealed_container_named_for_it(lab_up):
         # the node's own interfaces only: no Docker eth0 on a bridge, no route out of the lab
         links = running.run(node, ["ip", "-o", "link"]).stdout
         assert sorted(re.findall(r"^\d+: (\w+)", links, re.M)) == sorted(
-            ["lo"] + [i["name"] for i in running.nodes[node]["interfaces"]])
+            ["lo"] + [i.name for i in running.nodes[node].interfaces])
         assert running.processes(node) == []  # the container's init and its sleep are not the node's
     assert running.run("a", ["ip", "route"]).stdout.splitlines()[0].strip() == "default via 10.61.1.1 dev eth0"
     assert running.run("r", ["cat", "/proc/sys/net/ipv4/ip_forward"]).stdout.strip() == "1"
@@ -117,12 +117,12 @@ def test_services_run_in_the_container_and_stop(lab_up):
              "s.sendto(b'hello', ('10.61.1.10', 7)); print(s.recv(64).decode())")
     assert running.run("b", ["python3", "-c", probe]).stdout.strip() == "hello"
     rec = running.state.services[0]
-    assert any("services.echo" in cmd for _, cmd in running.processes("a"))
+    assert any("services.echo" in cmd for cmd in (p.command for p in running.processes("a")))
     running.stop_service(rec)
     deadline = time.monotonic() + 5
-    while any("services.echo" in cmd for _, cmd in running.processes("a")) and time.monotonic() < deadline:
+    while any("services.echo" in cmd for cmd in (p.command for p in running.processes("a"))) and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert not any("services.echo" in cmd for _, cmd in running.processes("a")), "the service outlived its stop"
+    assert not any("services.echo" in cmd for cmd in (p.command for p in running.processes("a"))), "the service outlived its stop"
 
 
 @pytest.fixture

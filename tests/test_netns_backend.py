@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -14,9 +15,9 @@ import pytest
 from conftest import wirelab, wirelab_exe
 
 from topology import lab as labs
+from topology.backends.kernel import has_netem
 from topology.errors import WirelabError
 from topology.gen import star
-from topology.kernel import has_netem
 from topology.loader import load, loads
 from topology.state import LabState
 
@@ -67,7 +68,7 @@ def test_nodes_have_their_own_hostname_and_files(lab_up):
 def test_interfaces_routes_and_sealing(lab_up):
     running = lab_up(two_lans("wl-test-mtu", mtu=1400))
     link = running.run("a", ["ip", "-o", "link", "show", "eth0"]).stdout
-    assert "mtu 1400" in link and running.interface("a", "lan1")["mac"] in link
+    assert "mtu 1400" in link and running.interface("a", "lan1").mac in link
     # IPv6 stays off: no link-local addresses, so no router solicitations on the wire
     assert "inet6" not in running.run("a", ["ip", "addr"]).stdout
     # routers forward, hosts do not
@@ -290,7 +291,7 @@ def test_failed_service_start_rolls_the_lab_back(unrelated):
     lab = loads(two_lans("wl-test-rollback").replace("a: {interfaces: [lan1]}",
                                                       "a: {interfaces: [lan1], services: [echo-udp, echo-udp]}"))
     try:
-        with pytest.raises(WirelabError, match="echo-udp on a exited at start"):
+        with pytest.raises(WirelabError, match=r"echo-udp on a exited \(status 2\) at start"):
             labs.up(lab)
         assert _listing() == before and LabState.load("wl-test-rollback") is None
     finally:
@@ -317,3 +318,83 @@ def test_a_second_traceroute_shows_no_phantom_hops(lab_up):
     for _ in range(3):  # ICMP errors are not rate limited: every probe of every run is answered
         trace = running.run("h1", ["traceroute", "-n", "-w", "2", "10.10.2.10"], check=True).stdout
         assert "*" not in trace, trace
+
+
+def test_a_killed_service_is_restarted_and_ps_says_so(lab_up):
+    running = lab_up(two_lans("wl-test-restart").replace(
+        "a: {interfaces: [lan1]}", "a: {interfaces: [lan1], services: [echo-udp, {name: echo-tcp, restart: never}]}"))
+    udp, tcp = running.service("a", "echo-udp"), running.service("a", "echo-tcp")
+    servers = {p.handle: p.command for p in running.processes("a") if "-m services.echo" in p.command
+               and "topology.supervisor" not in p.command}
+    assert len(servers) == 2, servers
+    for pid in servers:
+        os.kill(pid, signal.SIGKILL)  # what a user does to a server process found with ps
+    deadline = time.monotonic() + 10
+    while running.service_status(udp).restarts < 1 or ("udp", 7) not in running.backend.listening(
+            running.state, "a", udp.pid):
+        assert time.monotonic() < deadline, running.service_log(udp)
+        time.sleep(0.05)
+    assert "killed by signal 9; restart 1" in running.service_log(udp)
+    # echo-udp answers again; echo-tcp, whose policy is never, stays down and says how it ended
+    assert running.run("b", ["sh", "-c", "echo hi | nc -u -w1 10.60.1.10 7"]).stdout == "hi\n"
+    assert str(running.service_status(tcp)) == "exited (killed by SIGKILL)"
+    report = json.loads(wirelab("ps", "wl-test-restart", "--json").stdout)
+    states = {s["service"]: (s["state"], s["restarts"]) for s in report["nodes"]["a"]["services"]}
+    assert states == {"echo-udp": ("running", 1), "echo-tcp": ("exited", 0)}
+
+
+def test_a_service_with_a_bad_configuration_is_not_restarted(lab_up):
+    running = lab_up(two_lans("wl-test-badconf"))
+    rec = running.start_service("a", "dhcp-server", ["--config", "/nonexistent/pools.yaml"])
+    with pytest.raises(WirelabError, match=r"dhcp-server on a exited \(status 2\) at start"):
+        running.wait_ready(rec)
+    assert running.service_status(rec).restarts == 0
+
+
+def test_stop_restart_and_signal_a_service(lab_up):
+    running = lab_up(two_lans("wl-test-svcctl").replace(
+        "a: {interfaces: [lan1]}", "a: {interfaces: [lan1], services: [echo-tcp]}"))
+    rec = running.service("a", "echo-tcp")
+    new = running.restart_service(rec)
+    assert new.pid != rec.pid and not running.backend.alive(running.state, rec.pid)
+    assert ("tcp", 7) in running.backend.listening(running.state, "a", new.pid)
+    running.signal_service(new, signal.SIGUSR2)  # echo's default action: it dies, and is restarted
+    deadline = time.monotonic() + 10
+    while running.service_status(new).restarts < 1:
+        assert time.monotonic() < deadline, running.service_log(new)
+        time.sleep(0.05)
+    running.stop_service(new)
+    assert running.services("a") == []
+    assert not running.backend.alive(running.state, new.pid)
+    assert ("tcp", 7) not in running.backend.listening(running.state, "a")
+
+
+def test_two_ups_of_one_lab_at_once_one_wins_nothing_leaks(unrelated, tmp_path):
+    before = _listing()
+    lab_file = tmp_path / "race.yaml"
+    lab_file.write_text(star(30, name="wl-test-race"))
+    for _ in range(3):
+        procs = [subprocess.Popen([wirelab_exe(), "up", "-q", str(lab_file)], stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE, text=True) for _ in range(2)]
+        results = [(p.wait(timeout=120), p.stderr.read()) for p in procs]
+        codes = sorted(code for code, _ in results)
+        assert codes == [0, 2], results
+        loser = next(err for code, err in results if code == 2)
+        assert "wl-test-race is already" in loser and "Traceback" not in loser, loser
+        r = wirelab("down", "wl-test-race")
+        assert r.returncode == 0, r.stderr
+        assert _listing() == before
+
+
+def test_commands_take_a_lab_by_absolute_path(lab_up, tmp_path):
+    lab_file = tmp_path / "abs.yaml"
+    lab_file.write_text(two_lans("wl-test-abspath"))
+    assert wirelab("up", "-q", str(lab_file)).returncode == 0
+    try:
+        for args in (["ps", str(lab_file)], ["graph", str(lab_file), "-o", str(tmp_path / "g.svg")]):
+            r = wirelab(*args)
+            assert r.returncode == 0 and "Traceback" not in r.stderr, (args, r.stderr)
+        assert "wl-test-abspath" in wirelab("ps", str(lab_file)).stdout
+    finally:
+        r = wirelab("down", str(lab_file))
+    assert r.returncode == 0 and "wl-test-abspath is down" in r.stderr + r.stdout

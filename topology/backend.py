@@ -1,14 +1,25 @@
-"""The interface every backend implements (netns now; docker; later a distributed engine).
+"""The contract every backend implements (netns, docker; later Mininet and a distributed engine), and
+the registry that finds backends through the `wirelab.backends` entry point.
 
-A backend makes nodes and segments for a lab and gives the host an argv that runs a command inside a
-node or beside a segment's bridge. Everything else (services, exec, shell, capture, ps) is built on
-those in `topology.lab`, the same for every backend.
+A backend makes a lab's nodes and segments, and owns every process on its nodes: it starts a command on
+a node with its output in a log, signals it, says whether it lives, waits for it, lists what runs on a
+node and which ports a process listens on, and gives the argv that runs a command in a node or beside a
+segment's bridge (captures). Nothing outside `topology/backends/` sees a host pid or reads /proc: a
+started command is known by an opaque `handle`, which only its backend understands.
+
+Adding a backend is a new package with a `Backend` subclass and one entry point:
+
+    [project.entry-points."wirelab.backends"]
+    mybackend = "mypackage.backend:MyBackend"
 """
 
 from __future__ import annotations
 
 import sys
 from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from functools import cache
+from importlib.metadata import entry_points
 from pathlib import Path
 from typing import ClassVar
 
@@ -18,9 +29,19 @@ from .progress import Progress
 from .state import LabState
 
 
+@dataclass(frozen=True)
+class Process:
+    """A process running on a node, as `ps` shows it. `handle` is the backend's own name for it."""
+
+    handle: int
+    command: str
+    group: int | None = None  # the handle of the service (or other started command) it belongs to
+
+
 class Backend(ABC):
     name: ClassVar[str]
-    shares_host_pids: ClassVar[bool] = False  # do pids seen inside a node equal the host's?
+
+    # the lab --------------------------------------------------------------------------------------
 
     def check(self, lab: Lab) -> None:
         """Refuse, with a clear reason, a lab this backend or this host cannot realise. Makes nothing."""
@@ -36,11 +57,15 @@ class Backend(ABC):
 
     @abstractmethod
     def down(self, state: LabState, progress: Progress) -> None:
-        """Remove what state.objects names, whatever of it exists. Idempotent; never touches anything else."""
+        """Remove what state.objects names, whatever of it exists, and every process on the lab's nodes.
+        Idempotent; never touches anything else."""
+
+    # running commands -----------------------------------------------------------------------------
 
     @abstractmethod
     def node_argv(self, state: LabState, node: str, argv: list[str], *, interactive: bool = False) -> list[str]:
-        """The host argv that runs argv inside node (its network, hostname and files)."""
+        """The host argv that runs argv inside node (its network, hostname and files), as the caller's
+        child: its exit status, output and signals pass through."""
 
     @abstractmethod
     def segment_argv(self, state: LabState, segment: str, argv: list[str]) -> list[str]:
@@ -50,9 +75,36 @@ class Backend(ABC):
     def bridge(self, state: LabState, segment: str) -> str:
         """The bridge interface's name, as seen by segment_argv."""
 
+    # processes on nodes ---------------------------------------------------------------------------
+
     @abstractmethod
-    def node_pids(self, state: LabState, node: str) -> list[int]:
-        """Host pids of the processes running in node."""
+    def spawn(self, state: LabState, node: str, argv: list[str], *, log: Path,
+              env: dict[str, str] | None = None) -> int:
+        """Start argv on node in the background, its stdout and stderr appended to log; returns a handle.
+        The command outlives this wirelab process (a service), and ends with the lab at the latest."""
+
+    @abstractmethod
+    def alive(self, state: LabState, handle: int) -> bool:
+        """Does the command started as `handle` still run?"""
+
+    @abstractmethod
+    def signal(self, state: LabState, handle: int, sig: int) -> None:
+        """Send sig to the command started as `handle` and everything it started. Gone already: no error."""
+
+    @abstractmethod
+    def wait(self, state: LabState, handle: int, timeout: float) -> bool:
+        """Wait until the command has ended (True) or timeout seconds have passed (False)."""
+
+    @abstractmethod
+    def processes(self, state: LabState, node: str) -> list[Process]:
+        """What runs on node: its own processes (not the backend's plumbing)."""
+
+    @abstractmethod
+    def listening(self, state: LabState, node: str, handle: int | None = None) -> set[tuple[str, int]]:
+        """The ("tcp"|"udp", port) sockets listening on node; with handle, only those held by that
+        command or the processes it started (another service on the same port does not count)."""
+
+    # values for services --------------------------------------------------------------------------
 
     def placeholders(self, state: LabState, node: str) -> dict[str, str]:
         """Values for a service argv's placeholders, as the node sees them."""
@@ -61,20 +113,20 @@ class Backend(ABC):
                 "data": str(state.node_dir(node))}
 
 
-_BACKENDS: dict[str, str] = {
-    "netns": "topology.backends.netns:NetnsBackend",
-    "docker": "topology.backends.docker:DockerBackend",
-}
+@cache
+def backends() -> dict[str, str]:
+    """Installed backends: name -> "module:Class" (entry point `wirelab.backends`)."""
+    return {ep.name: ep.value for ep in entry_points(group="wirelab.backends")}
 
 
 def get_backend(name: str) -> Backend:
-    if name not in _BACKENDS:
-        raise WirelabError(f"unknown backend {name!r}; choose one of: {', '.join(_BACKENDS)}")
-    module, cls = _BACKENDS[name].split(":")
-    import importlib
-
+    found = backends()
+    if name not in found:
+        known = ", ".join(sorted(found)) or "none (is wirelab installed? run make setup)"
+        raise WirelabError(f"unknown backend {name!r}; choose one of: {known}")
+    ep = next(ep for ep in entry_points(group="wirelab.backends") if ep.name == name)
     try:
-        mod = importlib.import_module(module)
+        cls = ep.load()
     except ModuleNotFoundError as e:
         raise WirelabError(f"backend {name!r} is not available in this install ({e})") from None
-    return getattr(mod, cls)()
+    return cls()

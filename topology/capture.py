@@ -55,7 +55,7 @@ class Capture:
         return f"{self.node} {self._iface()} ({self.segment})"
 
     def _iface(self) -> str:
-        return self.running.interface(self.node, self.segment)["name"] if self.node else self.segment
+        return self.running.interface(self.node, self.segment).name if self.node else self.segment
 
     def _argv(self) -> list[str]:
         iface = self._iface() if self.node else self.running.bridge(self.segment)
@@ -63,9 +63,8 @@ class Capture:
         return argv + ([self.filter] if self.filter else [])
 
     def start(self) -> Capture:
-        if self.node is not None and not any(i["segment"] == self.segment
-                                             for i in self.running.nodes[self.node]["interfaces"]):
-            raise WirelabError(f"node {self.node} has no interface on segment {self.segment}")
+        if self.node is not None:
+            self.running.interface(self.node, self.segment)  # refuses a node with no interface there
         self.path.parent.mkdir(parents=True, exist_ok=True)
         argv = self._argv()
         with open(self.path, "wb") as out:

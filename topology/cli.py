@@ -84,12 +84,10 @@ def down(lab: str | None, all_: bool, quiet: bool) -> None:
 
 
 def _lab_name(ref: str) -> str:
-    """A lab is named by its name, or by its file (for `wirelab down topology/labs/campus.yaml`)."""
-    if LabState.load(ref) is None and (Path(ref).is_file() or ref.endswith(".yaml")):
-        try:
-            return load(ref).name
-        except WirelabError:
-            pass
+    """A lab is named by its name, or by its file as a relative or absolute path (for
+    `wirelab down topology/labs/campus.yaml`): a file's lab is the name inside it."""
+    if "/" in ref or ref.endswith((".yaml", ".yml")):
+        return load(ref).name
     return ref
 
 
@@ -107,19 +105,19 @@ def ps(lab: str | None, as_json: bool) -> None:
         out.print("no labs are up")
     for r in report:
         t = Table(title=f"{r['name']} ({r['backend']}, {r['status']})", title_justify="left")
-        for col in ("node", "kind", "interface", "segment", "address", "mac", "processes"):
+        for col in ("node", "kind", "interface", "segment", "address", "mac", "services and processes"):
             t.add_column(col)
         for node, n in r["nodes"].items():
-            procs = "\n".join(f"{p['pid']} {p['service'] or p['cmd'][:50]}" for p in n["processes"]) or "-"
+            lines = [f"{s['service']}: {s['status']}" for s in n["services"]]
+            lines += [f"{p['pid']} {p['cmd'][:50]}" for p in n["processes"] if p["service"] is None]
             for i, iface in enumerate(n["interfaces"]):
                 t.add_row(node if i == 0 else "", n["kind"] if i == 0 else "", iface["name"], iface["segment"],
-                          ", ".join(iface["addresses"]) or "-", iface["mac"], procs if i == 0 else "")
+                          ", ".join(iface["addresses"]) or "-", iface["mac"], "\n".join(lines) or "-" if i == 0 else "")
         out.print(t)
 
 
 def _describe(running: labs.RunningLab) -> dict:
     nodes = {}
-    services = {r.pid: r.name + (f" ({r.iface})" if r.iface else "") for r in running.state.services}
     for name, spec in running.nodes.items():
         live = {}
         proc = running.run(name, ["ip", "-j", "addr", "show"], timeout=10)
@@ -127,16 +125,27 @@ def _describe(running: labs.RunningLab) -> dict:
             for link in json.loads(proc.stdout):
                 live[link["ifname"]] = [f"{a['local']}/{a['prefixlen']}" for a in link.get("addr_info", [])
                                         if a.get("family") == "inet"]
+        services = []
+        for rec in running.services(node=name):
+            st = running.service_status(rec)
+            services.append({"service": rec.label, "handle": rec.pid, "status": str(st), "state": st.state,
+                             "restarts": st.restarts, "exit": st.exit, "log": rec.log})
+        # A service's processes (its supervisor and what that started) are in the service's group.
+        owners = {s.pid: s.label for s in running.services(node=name)}
+        procs = [{"pid": p.handle, "cmd": p.command, "service": owners.get(p.group)}
+                 for p in running.processes(name)]
         nodes[name] = {
-            "kind": spec["kind"],
-            "interfaces": [{"name": i["name"], "segment": i["segment"], "mac": i["mac"],
-                            "configured": i["address"], "addresses": live.get(i["name"], [])}
-                           for i in spec["interfaces"]],
-            "processes": [{"pid": p, "cmd": c, "service": services.get(p)} for p, c in running.processes(name)],
+            "kind": spec.kind,
+            "interfaces": [{"name": i.name, "segment": i.segment, "mac": i.mac,
+                            "configured": "dhcp" if i.dhcp else (str(i.address) if i.address else None),
+                            "addresses": live.get(i.name, [])}
+                           for i in spec.interfaces],
+            "services": services,
+            "processes": procs,
         }
     s = running.state
     return {"name": s.name, "backend": s.backend, "status": s.status, "source": s.source,
-            "segments": s.lab["segments"], "nodes": nodes}
+            "segments": s.lab.to_dict()["segments"], "nodes": nodes}
 
 
 @main.command("exec", context_settings={"ignore_unknown_options": True})
@@ -175,8 +184,8 @@ def shell(lab: str, node: str) -> None:
 @click.option("--format", "fmt", type=click.Choice(["svg", "dot"]), default="svg")
 def graph(lab: str, output: str | None, fmt: str) -> None:
     """Draw a lab (up or only a file) as SVG."""
-    state = LabState.load(lab)
-    data = state.lab if state else load(lab).to_dict()
+    state = LabState.load(_lab_name(lab))
+    data = (state.lab if state else load(lab)).to_dict()
     dot = to_dot(data)
     text = dot if fmt == "dot" else to_svg(dot)
     if output == "-" or (output is None and not sys.stdout.isatty()):

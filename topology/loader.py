@@ -235,7 +235,8 @@ def _build(data: dict, filename: str, source: Path | None, line) -> Lab:
                 hint = f"did you mean {close[0]!r}? " if close else ""
                 fail(("nodes", name, "services", sidx),
                      f"node {name}: unknown service {sv['name']!r}; {hint}known: {', '.join(sorted(known_services))}")
-            node.services.append(ServiceRef(name=sv["name"], args=[str(a) for a in sv.get("args", [])]))
+            node.services.append(ServiceRef(name=sv["name"], args=[str(a) for a in sv.get("args", [])],
+                                            restart=sv.get("restart")))
         nodes[name] = node
 
     lab = Lab(

@@ -52,6 +52,7 @@ class ServiceRef:
 
     name: str
     args: list[str] = field(default_factory=list)
+    restart: str | None = None  # "on-failure", "always" or "never"; None: the service's own default
 
 
 @dataclass
@@ -107,11 +108,14 @@ class Lab:
         return None
 
     def to_dict(self) -> dict:
-        """A JSON-ready view, used for `wirelab ps --json` and state files."""
+        """A JSON-ready view, used for `wirelab ps --json` and the lab record; `from_dict` reads it back."""
         return {
             "name": self.name,
             "description": self.description,
             "source": str(self.source) if self.source else None,
+            "ipv6": self.ipv6,
+            "dns": [str(a) for a in self.dns],
+            "domain": self.domain,
             "segments": {
                 s.name: {
                     "kind": s.kind,
@@ -137,11 +141,37 @@ class Lab:
                     ],
                     "gateway": str(n.gateway) if n.gateway else None,
                     "routes": [{"to": str(r.to), "via": str(r.via), "auto": r.auto} for r in n.routes],
-                    "services": [{"name": s.name, "args": s.args} for s in n.services],
+                    "services": [{"name": s.name, "args": s.args, "restart": s.restart} for s in n.services],
                 }
                 for n in self.nodes.values()
             },
         }
+
+    @classmethod
+    def from_dict(cls, d: dict) -> Lab:
+        """The model again from `to_dict`'s view (the lab record): no re-validation, it was checked."""
+        segments = {
+            name: Segment(name=name, subnet=IPv4Network(sd["subnet"]), kind=sd["kind"], mtu=sd["mtu"],
+                          rate=sd.get("rate"), delay=sd.get("delay"), loss=sd.get("loss"), index=idx)
+            for idx, (name, sd) in enumerate(d["segments"].items())
+        }
+        nodes = {}
+        for nidx, (name, nd) in enumerate(d["nodes"].items()):
+            node = Node(name=name, kind=nd["kind"], index=nidx,
+                        gateway=IPv4Address(nd["gateway"]) if nd.get("gateway") else None,
+                        routes=[Route(IPv4Network(r["to"]), IPv4Address(r["via"]), r.get("auto", False))
+                                for r in nd.get("routes", [])],
+                        services=[ServiceRef(s["name"], list(s.get("args", [])), s.get("restart"))
+                                  for s in nd.get("services", [])])
+            for iidx, i in enumerate(nd["interfaces"]):
+                dynamic = i["address"] == "dhcp"
+                node.interfaces.append(Interface(
+                    name=i["name"], segment=i["segment"], mac=i.get("mac"), index=iidx, dhcp=dynamic,
+                    address=IPv4Interface(i["address"]) if i["address"] and not dynamic else None))
+            nodes[name] = node
+        return cls(name=d["name"], segments=segments, nodes=nodes, description=d.get("description", ""),
+                   source=Path(d["source"]) if d.get("source") else None, ipv6=d.get("ipv6", False),
+                   dns=[IPv4Address(a) for a in d.get("dns", [])], domain=d.get("domain"))
 
 
 def lab_hash(name: str) -> str:

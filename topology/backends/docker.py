@@ -19,20 +19,20 @@ from __future__ import annotations
 
 import hashlib
 import os
+import signal
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from ..backend import Backend
 from ..errors import WirelabError
-from ..kernel import existing_netns, netns_pids, parallel, run_batch
 from ..model import Lab
 from ..nodefiles import lab_files
 from ..progress import Progress, console
 from ..state import LabState
 from . import fabric
-from .netns import NetnsBackend, node_ns
+from .kernel import existing_netns, parallel, run_batch
+from .local import LocalBackend, netns_pids, node_ns, parent_pid, process_tree
 
 IMAGE = os.environ.get("WIRELAB_IMAGE", "wirelab/node:latest")
 BASE_REPO = "wirelab/base"
@@ -80,7 +80,7 @@ def dockerd(doing: str) -> Iterator[None]:
         raise WirelabError(f"{doing}: dockerd did not answer ({e.__class__.__name__}); is it running?") from None
 
 
-class DockerBackend(Backend):
+class DockerBackend(LocalBackend):
     name = "docker"
 
     def __init__(self) -> None:
@@ -102,7 +102,7 @@ class DockerBackend(Backend):
         return self._client
 
     def check(self, lab: Lab) -> None:
-        NetnsBackend().check(lab)  # root, and netem when the lab asks for delay or loss
+        super().check(lab)  # root, and netem when the lab asks for delay or loss
         from docker.errors import ImageNotFound
 
         try:
@@ -158,12 +158,8 @@ class DockerBackend(Backend):
 
     def _run(self, state: LabState, node: str, files: dict[str, str]) -> int:
         """Create and start node's container; returns the host pid of its init."""
-        etc = state.dir / "etc" / node
-        etc.mkdir(parents=True, exist_ok=True)
-        binds = {}
-        for fname, text in files.items():
-            (etc / fname).write_text(text)
-            binds[str(etc / fname)] = {"bind": ETC_FILES[fname], "mode": "rw"}
+        etc = self.node_files(state, node, files)
+        binds = {str(etc / fname): {"bind": ETC_FILES[fname], "mode": "rw"} for fname in files}
         # Data folders keep the host's path inside the node: a path a scenario hands a service means
         # the same file on both sides, as on netns.
         for folder in {self.placeholders(state, node)[k] for k in ("lab_dir", "data")} - {""}:
@@ -196,10 +192,7 @@ class DockerBackend(Backend):
                 self._remove_containers(objs["labels"])
             except WirelabError as e:  # no daemon: remove the namespaces anyway, keep the record for a retry
                 error = e
-        owned = [ns for ns in [objs.get("fabric"), *objs.get("nodes", {}).values()] if ns]
-        present = [ns for ns in owned if ns in existing_netns()]
-        with progress.step("namespaces", len(present)):
-            run_batch("ip", [f"netns del {ns}" for ns in present])
+        self.remove_namespaces(state, progress)
         if error:
             raise WirelabError(f"{error}; lab {state.name}'s containers may remain: run `wirelab down {state.name}` "
                                f"again once dockerd runs")
@@ -224,9 +217,8 @@ class DockerBackend(Backend):
                 parallel(remove, found, workers=WORKERS)
 
     def node_argv(self, state: LabState, node: str, argv: list[str], *, interactive: bool = False) -> list[str]:
-        name = state.objects["containers"].get(node)
-        if name is None:
-            raise WirelabError(f"lab {state.name} has no node {node!r}; nodes: {', '.join(state.objects['nodes'])}")
+        self.namespace(state, node)  # an unknown node is refused here
+        name = state.objects["containers"][node]
         if interactive:
             tty = ["-it"] if sys.stdin.isatty() else ["-i"]
             return ["docker", "exec", *tty, "-e", "debian_chroot", name, *argv]
@@ -248,9 +240,17 @@ class DockerBackend(Backend):
         raise WirelabError(f"node {node}'s container is gone or was restarted outside wirelab; "
                            f"run `wirelab down {state.name}` and bring the lab up again")
 
-    # Segments live in the same fabric namespace as on netns: captures see their bridges the same way.
-    segment_argv = NetnsBackend.segment_argv
-    bridge = NetnsBackend.bridge
+    def signal(self, state: LabState, handle: int, sig: int) -> None:
+        """The handle is the host-side nsenter that forked the command into the container's pid
+        namespace; it neither forwards signals nor survives most of them, so the signal goes to what it
+        started (SIGKILL: to all of it)."""
+        if sig == signal.SIGKILL:
+            return super().signal(state, handle, sig)
+        for pid in process_tree(handle) - {handle}:
+            try:
+                os.kill(pid, sig)
+            except ProcessLookupError:
+                pass
 
     def node_pids(self, state: LabState, node: str) -> list[int]:
         """The node's processes: those in its container's pid namespace (not the host-side nsenter), less
@@ -261,7 +261,7 @@ class DockerBackend(Backend):
         except (OSError, WirelabError):
             return []
         out = []
-        for pid in netns_pids([state.objects["nodes"][node]]):
+        for pid in netns_pids([self.namespace(state, node)]):
             try:
                 st = os.stat(f"/proc/{pid}/ns/pid")
                 if (st.st_dev, st.st_ino) != (init.st_dev, init.st_ino) or pid == pid1 or _is_init_child(pid, pid1):
@@ -277,5 +277,4 @@ class DockerBackend(Backend):
 
 def _is_init_child(pid: int, pid1: int) -> bool:
     """Is pid the `sleep infinity` that the container's init keeps (plumbing, not a node's process)?"""
-    ppid = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
-    return ppid == pid1 and Path(f"/proc/{pid}/cmdline").read_bytes() == b"sleep\0infinity\0"
+    return parent_pid(pid) == pid1 and Path(f"/proc/{pid}/cmdline").read_bytes() == b"sleep\0infinity\0"

@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import subprocess
 
-from ..kernel import KernelError, in_netns, parallel, run_batch, write_sysctls
 from ..model import Interface, Lab, Node, Segment
 from ..progress import Progress
+from .kernel import KernelError, in_netns, parallel, run_batch, write_sysctls
 
 FABRIC_SYSCTLS = {
     "net.ipv6.conf.all.disable_ipv6": "1",

@@ -10,51 +10,22 @@ Names: node namespaces `wl<hash>-<node>`, the fabric `wl<hash>_fabric`; per-node
 from __future__ import annotations
 
 import os
-import shutil
-import signal
-import time
 from pathlib import Path
 
-from ..backend import Backend
 from ..errors import WirelabError
-from ..kernel import (
-    existing_netns,
-    has_netem,
-    make_uts,
-    netns_pids,
-    require_root,
-    run_batch,
-    unmount,
-)
 from ..model import Lab
 from ..nodefiles import lab_files
 from ..progress import Progress
 from ..state import LabState
 from . import fabric
+from .kernel import existing_netns, make_uts, require_root, run_batch, unmount
+from .local import LocalBackend, node_ns
 
 ETC_NETNS = Path("/etc/netns")
 
 
-def node_ns(lab_hash: str, node: str) -> str:
-    return f"wl{lab_hash}-{node}"
-
-
-class NetnsBackend(Backend):
+class NetnsBackend(LocalBackend):
     name = "netns"
-    shares_host_pids = True
-
-    def check(self, lab: Lab) -> None:
-        require_root()
-        delayed = [s for s in lab.segments.values() if s.delay]
-        if delayed and not has_netem():
-            s = delayed[0]
-            raise WirelabError(
-                f"segment {s.name} asks for delay {s.delay}, but this kernel has no sch_netem (tc qdisc netem), "
-                f"so wirelab cannot emulate delay here; remove `delay:` from the lab or run on a kernel "
-                f"built with CONFIG_NET_SCH_NETEM (loss works without it)")
-        if any(s.loss for s in lab.segments.values()) and shutil.which("nft") is None:
-            raise WirelabError("segment loss is emulated with nftables; install it (apt-get install nftables, "
-                               "or make setup)")
 
     def plan(self, lab: Lab, state: LabState) -> None:
         nodes = {n: node_ns(lab.hash, n) for n in lab.nodes}
@@ -84,10 +55,7 @@ class NetnsBackend(Backend):
                 make_uts(Path(objs["uts"][node.name]), node.name)
                 # The files live with the lab's runtime state; /etc/netns/<ns> (which `ip netns exec`
                 # binds over /etc) is a link to them: one small write on the host's disk per node.
-                files = state.dir / "etc" / node.name
-                files.mkdir(parents=True, exist_ok=True)
-                for fname, text in all_files[node.name].items():
-                    (files / fname).write_text(text)
+                files = self.node_files(state, node.name, all_files[node.name])
                 (ETC_NETNS / nodes[node.name]).symlink_to(files)
         fabric.wire(lab, nodes, fab, progress)
 
@@ -96,14 +64,7 @@ class NetnsBackend(Backend):
         objs = state.objects
         if not objs:
             return
-        nodes: dict[str, str] = objs.get("nodes", {})
-        owned = [ns for ns in [objs.get("fabric"), *nodes.values()] if ns]
-        existing = existing_netns()
-        present = [ns for ns in owned if ns in existing]
-        with progress.step("processes"):
-            _kill_all(netns_pids(present))
-        with progress.step("namespaces", len(present)):
-            run_batch("ip", [f"netns del {ns}" for ns in present])
+        self.remove_namespaces(state, progress)
         for path in objs.get("uts", {}).values():
             unmount(Path(path))
             Path(path).unlink(missing_ok=True)
@@ -118,48 +79,5 @@ class NetnsBackend(Backend):
             pass
 
     def node_argv(self, state: LabState, node: str, argv: list[str], *, interactive: bool = False) -> list[str]:
-        ns = state.objects["nodes"].get(node)
-        if ns is None:
-            raise WirelabError(f"lab {state.name} has no node {node!r}; nodes: {', '.join(state.objects['nodes'])}")
-        return ["nsenter", f"--uts={state.objects['uts'][node]}", "--",
-                "ip", "netns", "exec", ns, *argv]
-
-    def segment_argv(self, state: LabState, segment: str, argv: list[str]) -> list[str]:
-        if segment not in state.lab.get("segments", {}):
-            raise WirelabError(f"lab {state.name} has no segment {segment!r}; "
-                               f"segments: {', '.join(state.lab.get('segments', {}))}")
-        return ["ip", "netns", "exec", state.objects["fabric"], *argv]
-
-    def bridge(self, state: LabState, segment: str) -> str:
-        return segment
-
-    def node_pids(self, state: LabState, node: str) -> list[int]:
-        return netns_pids([state.objects["nodes"][node]])
-
-
-def _kill_all(pids: list[int]) -> None:
-    pids = sorted({p for p in pids if p > 1 and p != os.getpid()})
-    for sig in (signal.SIGTERM, signal.SIGKILL):
-        for p in pids:
-            try:
-                os.kill(p, sig)
-            except ProcessLookupError:
-                pass
-        deadline = time.monotonic() + 1.0
-        while pids and time.monotonic() < deadline:
-            pids = [p for p in pids if _alive(p)]
-            if pids:
-                time.sleep(0.02)
-        if not pids:
-            return
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    try:  # a zombie whose parent has not reaped it yet counts as gone
-        return Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0] != "Z"
-    except OSError:
-        return False
+        ns = self.namespace(state, node)  # an unknown node is refused here
+        return ["nsenter", f"--uts={state.objects['uts'][node]}", "--", "ip", "netns", "exec", ns, *argv]

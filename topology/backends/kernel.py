@@ -17,7 +17,7 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 from typing import TypeVar
 
-from .errors import WirelabError
+from ..errors import WirelabError
 
 CLONE_NEWUTS = 0x04000000
 CLONE_NEWNET = 0x40000000
@@ -157,27 +157,6 @@ def has_netem() -> bool:
         finally:
             subprocess.run(["ip", "netns", "del", ns], capture_output=True)
     return _netem
-
-
-def netns_pids(namespaces: list[str]) -> list[int]:
-    """Pids of every process living in any of the named network namespaces (one pass over /proc)."""
-    wanted = set()
-    for ns in namespaces:
-        try:
-            st = os.stat(f"/run/netns/{ns}")
-            wanted.add((st.st_dev, st.st_ino))
-        except FileNotFoundError:
-            pass
-    pids = []
-    for entry in os.scandir("/proc"):
-        if entry.name.isdigit():
-            try:
-                st = os.stat(f"/proc/{entry.name}/ns/net")
-            except OSError:
-                continue
-            if (st.st_dev, st.st_ino) in wanted:
-                pids.append(int(entry.name))
-    return pids
 
 
 def existing_netns() -> set[str]:
