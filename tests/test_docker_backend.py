@@ -118,11 +118,30 @@ def test_services_run_in_the_container_and_stop(lab_up):
     assert running.run("b", ["python3", "-c", probe]).stdout.strip() == "hello"
     rec = running.state.services[0]
     assert any("services.echo" in cmd for cmd in (p.command for p in running.processes("a")))
+    # stop waits until the service is gone: nothing of it is left on the node, its port is closed
     running.stop_service(rec)
-    deadline = time.monotonic() + 5
-    while any("services.echo" in cmd for cmd in (p.command for p in running.processes("a"))) and time.monotonic() < deadline:
+    assert not any("services.echo" in p.command for p in running.processes("a")), "the service outlived its stop"
+    assert running.backend.listening(running.state, "a") == set()
+
+
+def test_a_killed_service_in_a_container_is_restarted_and_signals_reach_it(lab_up):
+    running = lab_up(two_lans("dk-restart", a_extra=", services: [echo-tcp]"), backend="docker")
+    rec = running.service("a", "echo-tcp")
+    server = [p for p in running.processes("a") if "-m services.echo" in p.command and "supervisor" not in p.command]
+    assert len(server) == 1 and server[0].group == rec.pid, server
+    os.kill(server[0].handle, signal.SIGKILL)
+    deadline = time.monotonic() + 10
+    while running.service_status(rec).restarts < 1 or ("tcp", 7) not in running.backend.listening(
+            running.state, "a", rec.pid):
+        assert time.monotonic() < deadline, running.service_log(rec)
         time.sleep(0.05)
-    assert not any("services.echo" in cmd for cmd in (p.command for p in running.processes("a"))), "the service outlived its stop"
+    assert str(running.service_status(rec)) == "running, restarted 1x"
+    # a signal meant for the service reaches it (SIGUSR2 ends echo: restarted again), not the plumbing
+    running.signal_service(rec, signal.SIGUSR2)
+    while running.service_status(rec).restarts < 2:
+        assert time.monotonic() < deadline + 10, running.service_log(rec)
+        time.sleep(0.05)
+    assert running.backend.alive(running.state, rec.pid)
 
 
 @pytest.fixture
