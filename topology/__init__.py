@@ -1,5 +1,6 @@
-"""wirelab's lab engine: the lab model, its loader, addressing and routing, and the backends that realise it.
+"""wirelab's lab engine: the lab model, its loader, addressing and routing, the backends that realise
+it and own its nodes' processes, and the supervisor that keeps services running on their nodes.
 
-Nothing in this package knows what a protocol is: services and CLI extensions are discovered through
-entry points (`wirelab.services`, `wirelab.commands`).
+Nothing in this package knows what a protocol is: services, backends and CLI extensions are
+discovered through entry points (`wirelab.services`, `wirelab.backends`, `wirelab.commands`).
 """
