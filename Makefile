@@ -11,7 +11,7 @@ PY := $(VENV)/bin/python
 # Debian packages: the lab engine, the tools students use inside nodes, and the peers tests compare with.
 APT_PACKAGES := iproute2 util-linux procps psmisc iptables nftables tcpdump iputils-ping traceroute dnsutils \
 	graphviz busybox isc-dhcp-client curl telnet lftp netcat-openbsd dnsperf dnsmasq-base kea-admin kea-dhcp4-server \
-	python3-venv
+	mininet bridge-utils python3-venv
 
 # The docker backend's extra needs: docker.io is installed by `make docker-setup` only where no engine
 # (dockerd) exists, so a host with docker-ce keeps it. A client alone is not an engine.

@@ -114,8 +114,9 @@ def test_rate_limits_a_segment(lab_up):
     finally:
         server.kill()
     mbit = size * 8 / elapsed / 1e6
-    # The token bucket cannot be beaten: 2 MB at 8 Mbit/s takes at least ~2 s (10 ms of burst allowed).
-    assert mbit < 8 * 1.15, f"{mbit:.1f} Mbit/s on an 8mbit segment"
+    # The token bucket cannot be beaten (2 MB at 8 Mbit/s takes at least ~2 s, 10 ms of burst allowed),
+    # and it gives what it promises: a rate far below the setting would be a broken shaper too.
+    assert 8 * 0.75 < mbit < 8 * 1.15, f"{mbit:.1f} Mbit/s on an 8mbit segment"
 
 
 _SINK = ("import socket\ns=socket.socket();s.setsockopt(1,2,1);s.bind(('',5001));s.listen()\n"

@@ -236,6 +236,26 @@ def gen_star(hosts: int, name: str | None) -> None:
         raise WirelabError(str(e)) from None
 
 
+@main.group("export")
+def export() -> None:
+    """Write a lab in another tool's terms."""
+
+
+@export.command("mininet")
+@click.argument("lab")
+@click.option("--output", "-o", type=click.Path(), help="file to write (default: stdout)")
+def export_mininet(lab: str, output: str | None) -> None:
+    """A Mininet script of LAB (a name or a file): `sudo python3 FILE` builds it and opens Mininet's CLI."""
+    from .mininet_export import to_mininet
+
+    text = to_mininet(load(lab))
+    if output:
+        Path(output).write_text(text)
+        click.echo(f"wrote {output}; run it with: sudo python3 {output}", err=True)
+    else:
+        click.echo(text, nl=False)
+
+
 @main.command()
 @click.argument("lab_file")
 def check(lab_file: str) -> None:

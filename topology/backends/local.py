@@ -137,7 +137,8 @@ class LocalBackend(Backend):
     def remove_namespaces(self, state: LabState, progress: Progress) -> None:
         """End every process in the lab's namespaces, then delete the namespaces that still exist."""
         objs = state.objects
-        owned = [ns for ns in [objs.get("fabric"), *objs.get("nodes", {}).values()] if ns]
+        owned = [ns for ns in [objs.get("fabric"), *objs.get("nodes", {}).values(),
+                               *objs.get("segments", {}).values()] if ns]
         present = [ns for ns in owned if ns in existing_netns()]
         with progress.step("processes"):
             kill_all(netns_pids(present))
