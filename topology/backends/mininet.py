@@ -19,7 +19,9 @@ wirelab's environment.
 from __future__ import annotations
 
 import importlib.util
+import os
 import resource
+import signal
 import subprocess
 import sys
 from functools import cache
@@ -141,7 +143,12 @@ class MininetBackend(NetnsBackend):
                     _bridge_settings(segs[seg.name], sw, seg.kind == "hub", [i.name for i in sw.intfList()
                                                                             if sw.name in i.name])
         finally:
-            for node in made:  # the pinned namespaces keep everything; Mininet's shells are let go
+            # The pinned namespaces keep everything; Mininet's shells are let go, all at once (each
+            # terminate() waits for its shell to exit).
+            for node in made:
+                if node.shell and node.shell.poll() is None:
+                    os.killpg(node.shell.pid, signal.SIGHUP)
+            for node in made:
                 node.terminate()
         self._identity(lab, state, progress)
         with progress.step("addresses and routes", len(nodes)):
