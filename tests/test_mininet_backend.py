@@ -5,6 +5,7 @@ Needs root and Debian's mininet and bridge-utils (make setup installs them); ski
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -120,3 +121,10 @@ def test_export_runs_under_plain_mininet_and_pings_across(tmp_path, unrelated): 
     said = run.stdout + run.stderr  # Mininet's CLI writes its commands' output through its log (stderr)
     assert said.count("1 received") == 2 and "ttl=61" in said, said
     assert _listing() == before, "the Mininet script left something behind"
+
+
+def test_every_scenario_passes_on_mininet(tmp_path):
+    r = wirelab("scenario", "run", "--all", "--backend", "mininet", "--out", str(tmp_path / "results"), timeout=1800)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-2000:]
+    report = json.loads((tmp_path / "results" / "report.json").read_text())
+    assert report["scenarios"] and all(s["passed"] for s in report["scenarios"]), r.stdout[-3000:]
