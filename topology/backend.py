@@ -104,6 +104,11 @@ class Backend(ABC):
         """The ("tcp"|"udp", port) sockets listening on node; with handle, only those held by that
         command or the processes it started (another service on the same port does not count)."""
 
+    @abstractmethod
+    def read_file(self, state: LabState, node: str, path: str) -> bytes | None:
+        """A file a node's processes wrote (a service's log, its supervisor's status), None if absent.
+        Paths are as spawn's log and the {data} placeholder name them."""
+
     # values for services --------------------------------------------------------------------------
 
     def placeholders(self, state: LabState, node: str) -> dict[str, str]:

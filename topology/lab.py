@@ -178,14 +178,14 @@ class RunningLab:
             status = self.service_status(rec)
             if status.state not in ("running", "starting"):
                 raise WirelabError(f"service {rec.label} on {rec.node} {status} at start; its log ends:\n"
-                                   f"{_tail(rec.log)}")
+                                   f"{_tail(self.service_log(rec))}")
             if status.state == "running" and self._ready(rec, sdef.ready):
                 return
             if time.monotonic() > deadline:
                 wanted = ", ".join(f"an address on {w.format(iface=rec.iface or '')}" if p == "ipv4" else f"{p} port {w}"
                                    for p, w in sdef.ready)
                 raise WirelabError(f"service {rec.label} on {rec.node} did not get ready ({wanted}) within "
-                                   f"{timeout:.0f} s; its log ends:\n{_tail(rec.log)}")
+                                   f"{timeout:.0f} s; its log ends:\n{_tail(self.service_log(rec))}")
             time.sleep(0.05)
 
     def _ready(self, rec: ServiceRecord, ready: tuple[tuple[str, str], ...]) -> bool:
@@ -222,8 +222,8 @@ class RunningLab:
         supervisor has written it, gone when the supervisor itself was killed."""
         alive = self.backend.alive(self.state, rec.pid)
         try:
-            data = json.loads(Path(rec.status).read_text())
-        except (OSError, ValueError):
+            data = json.loads(self.backend.read_file(self.state, rec.node, rec.status) or b"")
+        except ValueError:
             return ServiceStatus("starting" if alive else "gone")
         state = data.get("state", "running")
         if not alive and state != "exited":
@@ -254,10 +254,7 @@ class RunningLab:
 
     def service_log(self, rec: ServiceRecord) -> str:
         """Everything the service (and its supervisor) has written so far."""
-        try:
-            return Path(rec.log).read_text(errors="replace")
-        except FileNotFoundError:
-            return ""
+        return (self.backend.read_file(self.state, rec.node, rec.log) or b"").decode(errors="replace")
 
     def capture(self, segment: str, path: Path | str, filter: str = ""):
         from .capture import Capture
@@ -329,8 +326,5 @@ def down(name: str, progress: Progress | None = None) -> bool:
 
 def _tail(log: str, lines: int = 8) -> str:
     """The end of a service's log, quoted into an error (the log itself goes when the lab is rolled back)."""
-    try:
-        text = Path(log).read_text(errors="replace").rstrip().splitlines()[-lines:]
-    except OSError:
-        return "  (no log)"
+    text = log.rstrip().splitlines()[-lines:]
     return "\n".join(f"  | {line}" for line in text) or "  (empty)"

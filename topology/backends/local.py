@@ -132,6 +132,14 @@ class LocalBackend(Backend):
                 found.add((f[0], int(f[4].rsplit(":", 1)[1])))
         return found
 
+    def read_file(self, state: LabState, node: str, path: str) -> bytes | None:
+        # Logs are written from the host side, and a node's data folder is the host's (bind-mounted into
+        # containers at the same path): both are read where they are.
+        try:
+            return Path(path).read_bytes()
+        except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+            return None
+
     # teardown -------------------------------------------------------------------------------------
 
     def remove_namespaces(self, state: LabState, progress: Progress) -> None:
