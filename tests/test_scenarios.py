@@ -14,54 +14,16 @@ from pathlib import Path
 from xml.etree import ElementTree as ET
 
 import pytest
-import yaml
 from conftest import wirelab
 from scapy.utils import rdpcap
+from scenario_runs import copy_of, failed, run_scenario, write_copy
 
-from scenarios.catalog import catalog
-from scenarios.runner import ScenarioResult, run
+from scenarios.framework.catalog import catalog
+from scenarios.framework.runner import run
 from topology import lab as labs
-from topology.loader import LABS_DIR, loads
-from topology.model import Lab
+from topology.loader import LABS_DIR
 
 pytestmark = pytest.mark.lab
-
-
-def copy_of(lab: str, name: str, edit: Callable[[dict], None] | None = None) -> Lab:
-    data = yaml.safe_load((LABS_DIR / f"{lab}.yaml").read_text())
-    data["name"] = name
-    if edit:
-        edit(data)
-    # the copy keeps the original's folder, so files the lab names beside it ({lab_dir}/...) are found
-    return loads(yaml.safe_dump(data), f"{name}.yaml", source=LABS_DIR / f"{lab}.yaml")
-
-
-def write_copy(lab: str, name: str, folder: Path, edit: Callable[[dict], None] | None = None) -> Path:
-    """A copy of a lab file in folder, with the files it names beside it ({lab_dir}/<lab>.d/)."""
-    data = yaml.safe_load((LABS_DIR / f"{lab}.yaml").read_text())
-    data["name"] = name
-    if edit:
-        edit(data)
-    path = folder / f"{name}.yaml"
-    path.write_text(yaml.safe_dump(data))
-    beside = LABS_DIR / f"{lab}.d"
-    if beside.exists() and not (folder / beside.name).exists():
-        (folder / beside.name).symlink_to(beside)
-    return path
-
-
-def run_scenario(name: str, tmp_path: Path, lab: Lab | None = None,
-                 prepare: Callable[[labs.RunningLab], None] | None = None) -> ScenarioResult:
-    sc = catalog()[name]
-    lab = lab or copy_of(sc.lab, f"sc-{name}"[:15])
-    [result] = run([sc], tmp_path, lab=lab, prepare=prepare)
-    return result
-
-
-def failed(result: ScenarioResult) -> dict[str, str]:
-    """The failed assertions: text -> why."""
-    assert result.error is None, result.error
-    return {o.text: o.why for o in result.outcomes if not o.passed}
 
 
 def test_every_campus_scenario_passes_and_writes_its_evidence(tmp_path: Path):
@@ -69,15 +31,17 @@ def test_every_campus_scenario_passes_and_writes_its_evidence(tmp_path: Path):
     results = run(campus, tmp_path, lab=copy_of("campus", "sc-campus"))
     bad = {r.name: r.error or failed(r) for r in results if not r.passed}
     assert not bad, bad
-    assert {r.name for r in results} >= {"sockets", "arp", "hub-vs-switch", "fragmentation", "broadcast-domain"}
+    assert {r.name for r in results} >= {"sockets", "arp", "hub-vs-switch", "fragmentation", "broadcast-domain",
+                                          "dhcp", "dns-iterative", "dns-negative-and-tcp"}
     for r in results:
         assert r.captures and all(Path(p).exists() for p in r.captures.values())
         assert r.ladders and all(Path(lad.svg).exists() for lad in r.ladders)
-        for o in r.outcomes:
-            assert o.passed
     sockets = next(r for r in results if r.name == "sockets")
     tcp_ladder = sockets.ladders[1].text
     assert tcp_ladder.index("[SYN] seq=0") < tcp_ladder.index("[SYN,ACK] seq=0 ack=1") < tcp_ladder.index("FIN")
+    messages = sockets.ladders[2].text  # the dialogue: one arrow per message, not per segment
+    assert (messages.index("SYN (to port 12000)") < messages.index("'hello over tcp' (14 bytes)")
+            < messages.index("'HELLO OVER TCP' (14 bytes)") < messages.index("FIN"))
     assert len(rdpcap(sockets.captures["servers"])) >= 12  # UDP pair + handshake, data, teardown
 
 
@@ -124,18 +88,44 @@ def swap(data: dict) -> None:
 
 def test_sockets_fails_when_the_servers_are_gone(tmp_path: Path):
     def stop_servers(running: labs.RunningLab) -> None:
-        for rec in [s for s in running.state.services if s.name.startswith("uppercase")]:
-            running.stop_service(rec)
+        for name in ("uppercase-udp", "uppercase-tcp"):
+            running.stop_service(running.service("server1", name))
 
     why = failed(run_scenario("sockets", tmp_path, prepare=stop_servers))
-    handshake = next(w for t, w in why.items() if t.startswith("TCP three-way handshake"))
-    assert handshake.startswith("expected SYN-ACK server1 (10.0.3.10) > client1 (10.0.1.11) after SYN")
-    assert any(t.startswith("UDP: server1 answers") for t in why)
+    assert set(why) == {
+        "UDP: server1 answers the datagram with the sentence in upper case",
+        "TCP three-way handshake (SYN, SYN-ACK, ACK) client1 > server1:12000 precedes the data",
+        "TCP: the byte stream carries the sentence to server1 and the upper-case sentence back",
+        "TCP teardown: client1 and server1 each send a FIN that the other ACKs",
+    }
+    assert why["TCP three-way handshake (SYN, SYN-ACK, ACK) client1 > server1:12000 precedes the data"].startswith(
+        "expected SYN-ACK server1 (10.0.3.10) > client1 (10.0.1.11) after SYN")
+    assert why["UDP: server1 answers the datagram with the sentence in upper case"].startswith(
+        "after client 'hello over udp', expected the server to say 'HELLO OVER UDP'; it said nothing more")
+    # the client's SYNs are answered by RST: a connection with no byte from the client
+    assert why["TCP: the byte stream carries the sentence to server1 and the upper-case sentence back"].startswith(
+        "expected the client to say 'hello over tcp'; it said nothing more")
+
+
+def test_sockets_fails_when_the_server_answers_in_lower_case(tmp_path: Path):
+    def echo_instead(running: labs.RunningLab) -> None:
+        # port 12000 now reaches server1's echo servers (port 7): the sentence comes back unchanged
+        assert {s.name for s in running.services("server1")} >= {"echo-udp", "echo-tcp"}
+        for proto in ("udp", "tcp"):
+            running.run("server1", ["iptables", "-t", "nat", "-A", "PREROUTING", "-p", proto, "--dport", "12000",
+                                    "-j", "REDIRECT", "--to-ports", "7"], check=True)
+
+    why = failed(run_scenario("sockets", tmp_path, prepare=echo_instead))
+    assert set(why) == {"UDP: server1 answers the datagram with the sentence in upper case",
+                        "TCP: the byte stream carries the sentence to server1 and the upper-case sentence back"}
+    assert why["TCP: the byte stream carries the sentence to server1 and the upper-case sentence back"].startswith(
+        "after client 'hello over tcp', expected the server to say 'HELLO OVER TCP'; its next message was "
+        "'hello over tcp' (on 10.0.1.11:")
 
 
 def test_arp_fails_when_the_cache_is_seeded(tmp_path: Path):
     def seed(running: labs.RunningLab) -> None:
-        mac = running.interface("client2", "lan1")["mac"]
+        mac = running.interface("client2", "lan1").mac
         running.run("client1", ["ip", "neigh", "replace", running.address("client2"), "lladdr", mac,
                                 "dev", "eth0", "nud", "permanent"], check=True)
 

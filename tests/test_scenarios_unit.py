@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from ipaddress import IPv4Interface
 from pathlib import Path
 from xml.etree import ElementTree as ET
 
@@ -13,13 +14,15 @@ from scapy.layers.inet import ICMP, IP, TCP, UDP, fragment
 from scapy.layers.l2 import ARP, Ether
 from scapy.packet import Raw
 
-from scenarios import ladder, report
-from scenarios.assertions import Absent, First, InOrder, Present, Step
-from scenarios.catalog import catalog, select
-from scenarios.frames import Frame, Host, Names, Traffic, describe
-from scenarios.match import arp_reply, arp_request, between, dhcp, dns, icmp, ip, payload, udp
-from scenarios.runner import ScenarioResult
-from scenarios.textbook import (
+from scenarios.framework import ladder, report
+from scenarios.framework.assertions import Absent, First, InOrder, Present, Step
+from scenarios.framework.catalog import catalog, select
+from scenarios.framework.describers.dhcp import dhcp
+from scenarios.framework.describers.dns import dns
+from scenarios.framework.frames import Frame, Host, Names, Traffic, describe
+from scenarios.framework.match import arp_reply, arp_request, between, icmp, ip, payload, udp
+from scenarios.framework.runner import ScenarioResult
+from scenarios.framework.textbook import (
     EchoPairs,
     Fragments,
     TcpTeardown,
@@ -30,19 +33,24 @@ from scenarios.textbook import (
     reassembles_to,
     tcp_handshake,
 )
-from scenarios.traffic import data
+from scenarios.framework.traffic import data
 from topology.errors import WirelabError
+from topology.model import Interface, Node
 
 A, B, R = Host("a", "10.0.1.10", "02:00:00:00:00:0a"), Host("b", "10.0.2.10", "02:00:00:00:00:0b"), \
     Host("r", "10.0.1.1", "02:00:00:00:00:01")
 LAPTOP_MAC, SERVER = "02:00:00:00:00:1a", Host("srv", "10.0.3.60", "02:00:00:00:00:3c")
-NODES = {
-    "a": {"interfaces": [{"address": "10.0.1.10/24", "mac": A.mac, "segment": "lan1"}]},
-    "b": {"interfaces": [{"address": "10.0.2.10/24", "mac": B.mac, "segment": "lan2"}]},
-    "r": {"interfaces": [{"address": "10.0.1.1/24", "mac": R.mac, "segment": "lan1"}]},
-    "laptop": {"interfaces": [{"address": "dhcp", "mac": LAPTOP_MAC, "segment": "lan1"}]},
-    "srv": {"interfaces": [{"address": "10.0.3.60/24", "mac": SERVER.mac, "segment": "lan3"}]},
-}
+
+
+def node(name: str, segment: str, address: str | None, mac: str) -> Node:
+    """A node with one interface as the lab model has it (address None: on DHCP)."""
+    iface = Interface("eth0", segment, IPv4Interface(address) if address else None, dhcp=address is None, mac=mac)
+    return Node(name, interfaces=[iface])
+
+
+NODES = {n.name: n for n in (node("a", "lan1", "10.0.1.10/24", A.mac), node("b", "lan2", "10.0.2.10/24", B.mac),
+                             node("r", "lan1", "10.0.1.1/24", R.mac), node("laptop", "lan1", None, LAPTOP_MAC),
+                             node("srv", "lan3", "10.0.3.60/24", SERVER.mac))}
 
 
 def wire(pkt):
@@ -230,7 +238,9 @@ def test_a_scenario_without_assertions_does_not_pass():
 
 def test_catalog_finds_the_course_scenarios_with_their_labs():
     found = catalog()
-    assert {"sockets", "arp", "traceroute", "hub-vs-switch", "fragmentation", "broadcast-domain"} <= set(found)
+    assert {"sockets", "arp", "traceroute", "hub-vs-switch", "fragmentation", "broadcast-domain", "dhcp",
+            "dns-iterative", "dns-negative-and-tcp"} <= set(found)
+    assert found["arp"].module.__name__ == "scenarios.course.arp"  # the course's content, apart from the framework
     assert found["traceroute"].lab == "chain" and found["sockets"].lab == "campus"
     assert all(s.about for s in found.values())
     assert {s.name for s in select(lab="campus")} >= {"sockets", "arp", "hub-vs-switch"}

@@ -138,12 +138,10 @@ def run_one(sc: Scenario, running: labs.RunningLab, folder: Path, backend: str) 
         result.error = "the scenario made no assertions"
     for i, spec in enumerate(ctx.ladders):
         try:
-            frames = [f for f in traffic.frames(spec.capture, spec.after, spec.before)
-                      if spec.match is None or spec.match(f.pkt)]
+            found = spec.arrows(traffic, result.names)
         except LookupError as e:  # a scenario's mistake (a capture or mark it never made): say so
             result.error = result.error or f"ladder {spec.title!r}: {_said(e)}"
             continue
-        found = ladder.arrows(frames, result.names, spec.label, spec.link, spec.stop)
         cols = ladder.columns_for(found, spec.columns)
         path = folder / f"ladder{'-' + str(i + 1) if i else ''}.svg"
         path.write_text(ladder.svg(found, cols, spec.title))

@@ -8,9 +8,9 @@ echoes every byte back. Sent again with DF set, r3 drops it and answers ICMP fra
 naming the next-hop MTU.
 """
 
-from scenarios.assertions import Absent, InOrder
-from scenarios.match import Match, fragment, icmp, udp
-from scenarios.textbook import (
+from scenarios.framework.assertions import Absent, InOrder
+from scenarios.framework.match import Match, fragment, icmp, udp
+from scenarios.framework.textbook import (
     Fragments,
     fit_mtu,
     more_fragments_flags,
@@ -18,7 +18,7 @@ from scenarios.textbook import (
     one_identification,
     reassembles_to,
 )
-from scenarios.traffic import data
+from scenarios.framework.traffic import data
 
 LAB = "campus"
 SIZE = 2992  # bytes of data: with UDP's 8-byte header, a 3000-byte UDP datagram
@@ -30,7 +30,7 @@ def run(ctx) -> None:
     server, client = ctx.host("server1"), ctx.host("client1")
     r3 = ctx.host("r3", "servers")
     sent = data(SIZE, "fragment me ")
-    send = ["-m", "scenarios.traffic", client.ip, str(PORT), "--size", str(SIZE), "--fill", "fragment me "]
+    send = ["-m", "scenarios.framework.traffic", client.ip, str(PORT), "--size", str(SIZE), "--fill", "fragment me "]
     ctx.start_service("client1", "echo-udp")
     ctx.run("server1", ["ip", "route", "flush", "cache"], check=True)  # forget path MTUs learned before
 

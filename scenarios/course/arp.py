@@ -6,8 +6,8 @@ second ping, within the cache's lifetime, goes out at once. To reach server1 on 
 client1 asks ARP for its gateway r1, never for server1's own address.
 """
 
-from scenarios.assertions import Absent, InOrder, Step
-from scenarios.match import arp, arp_reply, arp_request, icmp, ip
+from scenarios.framework.assertions import Absent, InOrder, Step
+from scenarios.framework.match import arp, arp_reply, arp_request, icmp, ip
 
 LAB = "campus"
 

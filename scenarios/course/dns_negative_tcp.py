@@ -14,12 +14,13 @@ from __future__ import annotations
 import struct
 
 from dnslib import DNSRecord
-from scapy.layers.inet import IP, TCP
 
-from scenarios.assertions import SHOWN, Absent, Assertion, InOrder, Outcome, Present, Step
-from scenarios.dns_iterative import RESOLVER, fresh_resolver
-from scenarios.frames import NXDOMAIN, Host, Traffic
-from scenarios.match import dns, tcp
+from scenarios.course.dns_iterative import RESOLVER, fresh_resolver
+from scenarios.framework.assertions import SHOWN, Absent, Assertion, InOrder, Outcome, Present, Step
+from scenarios.framework.describers.dns import DESCRIBER, NXDOMAIN, PORT, dns
+from scenarios.framework.dialogue import conversations
+from scenarios.framework.frames import Host, Traffic
+from scenarios.framework.match import tcp
 
 NAME = "dns-negative-and-tcp"
 LAB = "campus"
@@ -29,33 +30,35 @@ BIG = "big.cs.umass.edu"
 
 
 class WholeOverTcp(Assertion):
-    """The server's reply to the client over TCP, reassembled from its segments, is one whole DNS message
-    with at least `answers` records and TC clear."""
+    """The server's reply to the client over TCP, read from the reassembled stream (each DNS message
+    after its two-byte length, RFC 1035 4.2.2), is one whole DNS message with at least `answers`
+    records and TC clear."""
 
     def __init__(self, capture: str, server: Host, client: Host, answers: int, text: str, after: str | None = None):
         self.capture, self.server, self.client, self.answers, self.text = capture, server, client, answers, text
         self.after = after
 
     def evaluate(self, traffic: Traffic) -> Outcome:
-        frames = [f for f in self._window(traffic, self.after, None) if TCP in f.pkt
-                  and f.pkt[IP].src == self.server.ip and f.pkt[IP].dst == self.client.ip
-                  and f.pkt[TCP].sport == 53 and len(f.pkt[TCP].payload)]
-        segments = {f.pkt[TCP].seq: bytes(f.pkt[TCP].payload) for f in frames}  # retransmissions count once
-        stream = b"".join(segments[seq] for seq in sorted(segments))
-        if len(stream) < 2:
+        convs = conversations(traffic, self.capture, self.client, self.server, PORT, "tcp", self.after)
+        replies = [m for c in convs for m in c.messages(DESCRIBER) if m.side == "server"]
+        if not replies:
             return Outcome(self.text, False, f"expected a DNS reply over TCP from {self.server}; saw none",
-                           frames[:SHOWN], self.capture)
-        (size,) = struct.unpack("!H", stream[:2])
+                           [f for c in convs for f in c.frames][:SHOWN], self.capture)
+        reply = replies[0]
+        if not reply.complete:
+            announced = f"{struct.unpack('!H', reply.data[:2])[0]} bytes" if len(reply.data) >= 2 else "its length"
+            return Outcome(self.text, False, f"the reply over TCP is cut short: {len(reply.data) - 2} bytes of the "
+                           f"{announced} announced", reply.frames[:SHOWN], self.capture)
         try:
-            reply = DNSRecord.parse(stream[2:2 + size])
-        except Exception as e:
-            return Outcome(self.text, False, f"the {len(stream)} bytes over TCP are not one DNS message ({e})",
-                           frames[:SHOWN], self.capture)
-        if reply.header.tc or len(reply.rr) < self.answers:
+            parsed = DNSRecord.parse(reply.data[2:])
+        except Exception as e:  # dnslib raises several kinds on bytes that are not DNS
+            return Outcome(self.text, False, f"the {len(reply.data)} bytes over TCP are not one DNS message ({e})",
+                           reply.frames[:SHOWN], self.capture)
+        if parsed.header.tc or len(parsed.rr) < self.answers:
             return Outcome(self.text, False, f"expected {self.answers} answers with TC clear; got "
-                           f"{len(reply.rr)}, TC={reply.header.tc}", frames[:SHOWN], self.capture)
-        return Outcome(self.text, True, f"{size}-byte reply in {len(frames)} TCP segment(s), "
-                       f"{len(reply.rr)} answers", frames[:SHOWN], self.capture)
+                           f"{len(parsed.rr)}, TC={parsed.header.tc}", reply.frames[:SHOWN], self.capture)
+        return Outcome(self.text, True, f"{len(reply.data) - 2}-byte reply in {len(reply.frames)} TCP segment(s), "
+                       f"{len(parsed.rr)} answers", reply.frames[:SHOWN], self.capture)
 
 
 def run(ctx) -> None:

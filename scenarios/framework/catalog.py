@@ -1,4 +1,6 @@
-"""Finding scenarios: every module in this package with a module-level `LAB` and `run(ctx)` is one."""
+"""Finding scenarios: every module of `scenarios.course` with a module-level `LAB` and `run(ctx)` is one,
+and so is every module an outside package names in the `wirelab.scenarios` entry-point group. No list
+of scenarios is kept anywhere: a new module is found."""
 
 from __future__ import annotations
 
@@ -7,6 +9,7 @@ import pkgutil
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
+from importlib.metadata import entry_points
 from types import ModuleType
 
 from topology.errors import WirelabError
@@ -24,21 +27,26 @@ class Scenario:
     def run(self) -> Callable:
         return self.module.run
 
-    @property
-    def doc(self) -> str:
-        return (self.module.__doc__ or "").strip()
+
+COURSE = "scenarios.course"
+ENTRY_POINTS = "wirelab.scenarios"  # name = "package.module" of a scenario outside this package
+
+
+def _modules() -> list[tuple[str, ModuleType]]:
+    course = importlib.import_module(COURSE)
+    found = [(info.name, importlib.import_module(f"{COURSE}.{info.name}"))
+             for info in pkgutil.iter_modules(course.__path__)]
+    found += [(ep.name, importlib.import_module(ep.value)) for ep in entry_points(group=ENTRY_POINTS)]
+    return found
 
 
 @cache
 def catalog() -> dict[str, Scenario]:
-    import scenarios
-
     found: dict[str, Scenario] = {}
-    for info in pkgutil.iter_modules(scenarios.__path__):
-        mod = importlib.import_module(f"scenarios.{info.name}")
+    for module_name, mod in _modules():
         if not (isinstance(getattr(mod, "LAB", None), str) and callable(getattr(mod, "run", None))):
             continue
-        name = getattr(mod, "NAME", info.name.replace("_", "-"))
+        name = getattr(mod, "NAME", module_name.replace("_", "-"))
         about = " ".join((mod.__doc__ or "").strip().split("\n\n")[0].split())  # the first paragraph
         segs = getattr(mod, "SEGMENTS", None)
         found[name] = Scenario(name, mod.LAB, about, mod, tuple(segs) if segs else None)

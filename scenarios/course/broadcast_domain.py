@@ -6,8 +6,8 @@ interface. r1, a router, ends the broadcast domain: no copy appears on the backb
 servers LAN.
 """
 
-from scenarios.assertions import Absent, Present
-from scenarios.match import broadcast, payload, udp
+from scenarios.framework.assertions import Absent, Present
+from scenarios.framework.match import broadcast, payload, udp
 
 LAB = "campus"
 LAN = "lan1"
@@ -17,10 +17,9 @@ FILL = "is anyone out there? "
 
 def run(ctx) -> None:
     sender = ctx.host("client1", LAN)
-    others = [n for n, spec in ctx.lab.nodes.items() if n != sender.name
-              and any(i["segment"] == LAN for i in spec["interfaces"])]
+    others = [n for n in ctx.nodes_on(LAN) if n != sender.name]
     eyes = {n: ctx.watch(n, LAN) for n in others}
-    ctx.python(sender.name, ["-m", "scenarios.traffic", "255.255.255.255", str(PORT), "--broadcast",
+    ctx.python(sender.name, ["-m", "scenarios.framework.traffic", "255.255.255.255", str(PORT), "--broadcast",
                              "--size", "42", "--fill", FILL])
 
     message = udp(sender, "255.255.255.255", dport=PORT) & broadcast()

@@ -3,25 +3,22 @@
     syn = tcp(client, server, dport=12000, flags="S")          # label: "SYN client1 (10.0.1.11) > server1 ..."
     ask = arp_request(client1, client2)                         # "ARP who-has 10.0.1.12 tell client1 ..."
     either = syn | ask; both = udp(a, b) & payload(b"hello")
-    referral = dns(root, local, qname="gaia.cs.umass.edu", referral=True)
-    offer = dhcp("OFFER", relay, xid=0x6f0ac6ad, in_pool=("10.0.1.100", "10.0.1.199"))
 
-Endpoints are `Host`s (from `ctx.host(...)`) or plain IP strings; `None` matches anything.
+Endpoints are `Host`s (from `ctx.host(...)`) or plain IP strings; `None` matches anything. The
+predicates of an application protocol live in its describer: `describers.dns.dns(...)`,
+`describers.dhcp.dhcp(...)`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from ipaddress import IPv4Address
 
-from scapy.layers.dhcp import BOOTP, DHCP
-from scapy.layers.dns import DNS
 from scapy.layers.inet import ICMP, IP, TCP, UDP
 from scapy.layers.l2 import ARP, Ether
 from scapy.packet import Packet
 
-from .frames import BROADCAST_MAC, Host, dhcp_kind
+from .frames import BROADCAST_MAC, Host
 
 Endpoint = Host | str | None
 
@@ -51,11 +48,11 @@ def ip_of(e: Endpoint) -> str | None:
     return e.ip if isinstance(e, Host) else e
 
 
-def _who(e: Endpoint) -> str:
+def who(e: Endpoint) -> str:
     return "any" if e is None else str(e)
 
 
-def _ends(pkt: Packet, src: Endpoint, dst: Endpoint) -> bool:
+def addressed(pkt: Packet, src: Endpoint, dst: Endpoint) -> bool:
     if IP not in pkt:
         return False
     s, d = ip_of(src), ip_of(dst)
@@ -63,7 +60,7 @@ def _ends(pkt: Packet, src: Endpoint, dst: Endpoint) -> bool:
 
 
 def ip(src: Endpoint = None, dst: Endpoint = None) -> Match:
-    return Match(f"IP packet {_who(src)} > {_who(dst)}", lambda p: _ends(p, src, dst))
+    return Match(f"IP packet {who(src)} > {who(dst)}", lambda p: addressed(p, src, dst))
 
 
 TCP_FLAG_NAMES = {"S": "SYN", "SA": "SYN-ACK", "A": "ACK", "FA": "FIN", "F": "FIN", "R": "RST", "RA": "RST"}
@@ -73,7 +70,7 @@ def tcp(src: Endpoint = None, dst: Endpoint = None, sport: int | None = None, dp
         flags: str | None = None, has: str = "", data: bool | None = None) -> Match:
     """A TCP segment. flags: exactly these (e.g. "S", "SA"); has: at least these (e.g. "F")."""
     def test(p: Packet) -> bool:
-        if TCP not in p or not _ends(p, src, dst):
+        if TCP not in p or not addressed(p, src, dst):
             return False
         t = p[TCP]
         f = str(t.flags)
@@ -84,16 +81,16 @@ def tcp(src: Endpoint = None, dst: Endpoint = None, sport: int | None = None, dp
     what = TCP_FLAG_NAMES.get(flags or "", "TCP segment") if flags else (
         "FIN" if "F" in has else "data segment" if data else "TCP segment")
     port = f":{dport}" if dport else ""
-    return Match(f"{what} {_who(src)} > {_who(dst)}{port}", test)
+    return Match(f"{what} {who(src)} > {who(dst)}{port}", test)
 
 
 def udp(src: Endpoint = None, dst: Endpoint = None, sport: int | None = None,
         dport: int | None = None) -> Match:
     def test(p: Packet) -> bool:
-        return (UDP in p and _ends(p, src, dst) and (sport is None or p[UDP].sport == sport)
+        return (UDP in p and addressed(p, src, dst) and (sport is None or p[UDP].sport == sport)
                 and (dport is None or p[UDP].dport == dport))
 
-    return Match(f"UDP datagram {_who(src)} > {_who(dst)}{f':{dport}' if dport else ''}", test)
+    return Match(f"UDP datagram {who(src)} > {who(dst)}{f':{dport}' if dport else ''}", test)
 
 
 def payload(contains: bytes) -> Match:
@@ -111,7 +108,7 @@ ICMP_NAMES = {(0, None): "ICMP echo reply", (8, None): "ICMP echo request", (11,
 
 def icmp(src: Endpoint = None, dst: Endpoint = None, type: int | None = None, code: int | None = None) -> Match:
     def test(p: Packet) -> bool:
-        return (ICMP in p and _ends(p, src, dst) and (type is None or p[ICMP].type == type)
+        return (ICMP in p and addressed(p, src, dst) and (type is None or p[ICMP].type == type)
                 and (code is None or p[ICMP].code == code))
 
     name = ICMP_NAMES.get((type, code)) or ICMP_NAMES.get((type, None)) or "ICMP message"
@@ -127,7 +124,7 @@ def arp_request(asker: Endpoint = None, target: Endpoint = None) -> Match:
                 and (ip_of(target) is None or a.pdst == ip_of(target)))
 
     t = ip_of(target) or "any address"
-    return Match(f"ARP who-has {t} tell {_who(asker)}", test)
+    return Match(f"ARP who-has {t} tell {who(asker)}", test)
 
 
 def arp_reply(owner: Endpoint = None, to: Endpoint = None) -> Match:
@@ -136,7 +133,7 @@ def arp_reply(owner: Endpoint = None, to: Endpoint = None) -> Match:
         return (a.op == 2 and (ip_of(owner) is None or a.psrc == ip_of(owner))
                 and (ip_of(to) is None or a.pdst == ip_of(to)))
 
-    return Match(f"ARP is-at from {_who(owner)} to {_who(to)}", test)
+    return Match(f"ARP is-at from {who(owner)} to {who(to)}", test)
 
 
 def arp() -> Match:
@@ -149,53 +146,11 @@ def broadcast() -> Match:
 
 def between(a: Endpoint, b: Endpoint) -> Match:
     """Unicast IP between a and b, either way."""
-    return Match(f"unicast between {_who(a)} and {_who(b)}",
-                 lambda p: (_ends(p, a, b) or _ends(p, b, a)) and p[Ether].dst.lower() != BROADCAST_MAC)
+    return Match(f"unicast between {who(a)} and {who(b)}",
+                 lambda p: (addressed(p, a, b) or addressed(p, b, a)) and p[Ether].dst.lower() != BROADCAST_MAC)
 
 
 def fragment(src: Endpoint = None, dst: Endpoint = None) -> Match:
     """An IP fragment: MF set, or a non-zero offset."""
-    return Match(f"IP fragment {_who(src)} > {_who(dst)}",
-                 lambda p: _ends(p, src, dst) and bool(p[IP].flags.MF or p[IP].frag))
-
-
-def dns(src: Endpoint = None, dst: Endpoint = None, *, qname: str | None = None, response: bool | None = None,
-        rd: bool | None = None, tc: bool | None = None, rcode: int | None = None, answers: bool | None = None,
-        referral: bool = False, authoritative: bool | None = None, label: str = "") -> Match:
-    """A DNS message over UDP, by its header and question. referral: a reply with no answer, not
-    authoritative, naming other servers (NS records in the authority section)."""
-    def test(p: Packet) -> bool:
-        if UDP not in p or DNS not in p or not _ends(p, src, dst):
-            return False
-        d = p[DNS]
-        checks = [
-            qname is None or d.qd[0].qname.decode().rstrip(".").lower() == qname.rstrip(".").lower(),
-            response is None or d.qr == int(response),
-            rd is None or d.rd == int(rd),
-            tc is None or d.tc == int(tc),
-            rcode is None or d.rcode == rcode,
-            answers is None or (d.ancount > 0) == answers,
-            not referral or (d.qr == 1 and d.ancount == 0 and d.nscount > 0 and d.rcode == 0 and d.aa == 0),
-            authoritative is None or d.aa == int(authoritative),
-        ]
-        return all(checks)
-
-    kind = "referral" if referral else "reply" if response else "query" if response is False else "message"
-    return Match(label or f"DNS {kind}{' for ' + qname if qname else ''} {_who(src)} > {_who(dst)}", test)
-
-
-def dhcp(kind: str | None = None, src: Endpoint = None, dst: Endpoint = None, *, xid: int | None = None,
-         yiaddr: str | None = None, giaddr: str | None = None, ciaddr: str | None = None,
-         in_pool: tuple[str, str] | None = None, label: str = "") -> Match:
-    """A DHCP message (of one kind: "DISCOVER", "OFFER", ...), by its IP ends and BOOTP fields."""
-    def test(p: Packet) -> bool:
-        if DHCP not in p or (kind is not None and dhcp_kind(p) != kind) or not _ends(p, src, dst):
-            return False
-        b = p[BOOTP]
-        return ((xid is None or b.xid == xid) and (yiaddr is None or b.yiaddr == yiaddr)
-                and (giaddr is None or b.giaddr == giaddr) and (ciaddr is None or b.ciaddr == ciaddr)
-                and (in_pool is None or IPv4Address(in_pool[0]) <= IPv4Address(b.yiaddr) <= IPv4Address(in_pool[1])))
-
-    where = f" {_who(src)} > {_who(dst)}" if src or dst else ""
-    xid_text = f" xid 0x{xid:08x}" if xid is not None else ""
-    return Match(label or f"DHCP {kind or 'message'}{where}{xid_text}", test)
+    return Match(f"IP fragment {who(src)} > {who(dst)}",
+                 lambda p: addressed(p, src, dst) and bool(p[IP].flags.MF or p[IP].frag))

@@ -14,13 +14,13 @@ from dataclasses import dataclass
 from html import escape
 from itertools import pairwise
 
-from scapy.layers.dhcp import DHCP
-from scapy.layers.dns import DNS
-from scapy.layers.inet import IP, TCP, UDP
+from scapy.layers.inet import IP, TCP
 from scapy.layers.l2 import ARP, Ether
 from scapy.packet import Packet
 
-from .frames import BROADCAST_MAC, NO_ADDRESS, Frame, Names, dns_text, short, snippet, tcp_flags
+from .describers import Describer, for_packet
+from .frames import BROADCAST_MAC, Frame, Names, short, snippet, tcp_flags
+from .stream import CLIENT, Connection, Conversation, Message
 
 BROADCAST = "(broadcast)"  # the lifeline of frames sent to every host of the segment; may be placed in columns
 RELATIVE = "seq and ack are relative: each side's initial sequence number (ISN) counts as 0"
@@ -55,6 +55,37 @@ def arrows(frames: list[Frame], names: Names, label: Callable[[Packet], str | No
     return out
 
 
+def message_arrows(convs: list[Conversation], names: Names, describer: Describer | None = None) -> list[Arrow]:
+    """A dialogue as the course draws it: the handshake, one arrow per application message (labelled
+    by the protocol's describer: a command, a reply), then the FINs or the RST."""
+    out = []
+    for conv in convs:
+        c, s = names.node(conv.client.ip), names.node(conv.server.ip)
+        if isinstance(conv, Connection):
+            for f, a, b, what in ((conv.syn, c, s, f"SYN (to port {conv.server.port})"), (conv.syn_ack, s, c, "SYN-ACK"),
+                                  (conv.established, c, s, "ACK")):
+                if f is not None:
+                    out.append(Arrow(f.time, a, b, what, f.number))
+        for m in conv.messages(describer):
+            last = max(m.frames, key=lambda f: f.time)
+            src, dst = (c, s) if m.side == CLIENT else (s, c)
+            out.append(Arrow(m.time, src, dst, message_label(m, describer), last.number))
+        if isinstance(conv, Connection):
+            for f, a, b in ((conv.up.fin, c, s), (conv.down.fin, s, c)):
+                if f is not None:
+                    out.append(Arrow(f.time, a, b, "FIN", f.number))
+            if conv.reset is not None:
+                a, b = (c, s) if conv.reset_by == CLIENT else (s, c)
+                out.append(Arrow(conv.reset.time, a, b, "RST", conv.reset.number))
+    return sorted(out, key=lambda a: (a.time, a.frame))
+
+
+def message_label(m: Message, describer: Describer | None) -> str:
+    if describer is not None and describer.splits:
+        return describer.label(m)
+    return snippet(m.data, 40).strip() + f" ({len(m.data)} bytes)"
+
+
 def ends(p: Packet, names: Names, link: bool = False) -> tuple[str, str]:
     """The lifelines a frame joins: node names, BROADCAST, or an address no node has."""
     eth = p[Ether] if Ether in p else None
@@ -72,10 +103,8 @@ def ends(p: Packet, names: Names, link: bool = False) -> tuple[str, str]:
 
 
 def _label(p: Packet, isn: dict[tuple, int]) -> str:
-    if DHCP in p and p[IP].src == NO_ADDRESS:  # the arrow starts at the host: say it has no address yet
-        return f"{short(p)} from {NO_ADDRESS}"
-    if DNS in p and UDP in p:  # the title says DNS
-        return dns_text(p[DNS])
+    if (d := for_packet(p)) is not None:
+        return d.arrow(p)
     if TCP not in p or IP not in p or p[IP].frag:
         return short(p)
     t, ip = p[TCP], p[IP]

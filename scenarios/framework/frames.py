@@ -4,28 +4,25 @@ A `Frame` is one packet of one capture (a segment's bridge or a node's interface
 every capture of a scenario run and the marks the scenario set, so assertions can look at a window
 ("after the mark `second`"). `Names` turns addresses into the lab's node names for people: static
 addresses from the lab, MACs (deterministic) for hosts on DHCP, and the leases seen in the captures.
+What a packet of an application protocol is called comes from that protocol's describer (describers/).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-from scapy.layers.dhcp import BOOTP, DHCP
-from scapy.layers.dns import DNS
 from scapy.layers.inet import ICMP, IP, TCP, UDP
 from scapy.layers.l2 import ARP, Ether
-from scapy.packet import Packet, bind_bottom_up
+from scapy.packet import Packet
+
+if TYPE_CHECKING:
+    from topology.model import Node
+
+    from .stream import Connection, UdpExchange
 
 BROADCAST_MAC = "ff:ff:ff:ff:ff:ff"
-NO_ADDRESS = "0.0.0.0"
-
-# A relay and the server talk from port 67 to port 67 (RFC 2131 4.1); scapy before 2.6 decodes only
-# 68>67 and 67>68 as BOOTP. bind_bottom_up, not bind_layers: decoding only, so what scapy builds for
-# UDP()/BOOTP() stays 68>67. (68>68 never happens: clients only talk to servers and relays.)
-bind_bottom_up(UDP, BOOTP, sport=67, dport=67)
-DHCP_KINDS = {1: "DISCOVER", 2: "OFFER", 3: "REQUEST", 4: "DECLINE", 5: "ACK", 6: "NAK", 7: "RELEASE", 8: "INFORM"}
-NXDOMAIN = 3
 
 
 @dataclass(frozen=True)
@@ -43,27 +40,33 @@ class Host:
 class Names:
     """Addresses (IP or MAC) to node names, from the lab's description and the leases in the captures."""
 
-    def __init__(self, nodes: dict[str, dict]):
+    def __init__(self, nodes: dict[str, Node]):
         self.by_ip: dict[str, str] = {}
         self.by_mac: dict[str, str] = {}
         self.unaddressed: set[str] = set()  # MACs of interfaces with no static address (on DHCP)
         for node, spec in nodes.items():
-            for iface in spec["interfaces"]:
-                mac = (iface.get("mac") or "").lower()
-                if iface.get("address") not in (None, "dhcp"):
-                    self.by_ip[iface["address"].split("/")[0]] = node
+            for iface in spec.interfaces:
+                mac = (iface.mac or "").lower()
+                if iface.address is not None:
+                    self.by_ip[str(iface.address.ip)] = node
                 elif mac:
                     self.unaddressed.add(mac)
                 if mac:
                     self.by_mac[mac] = node
 
     def learn(self, pkts: Iterable[Packet]) -> None:
-        """Name the addresses DHCP gave out: each ACK's yiaddr belongs to the node owning its chaddr."""
+        """Name the addresses the captures show being assigned (DHCP's leases), as describers say."""
+        from .describers import for_packet
+
         for p in pkts:
-            if DHCP in p and dhcp_kind(p) == "ACK":
-                node = self.by_mac.get(mac_of(p[BOOTP].chaddr))
-                if node and p[BOOTP].yiaddr != NO_ADDRESS:
-                    self.by_ip.setdefault(p[BOOTP].yiaddr, node)
+            if (d := for_packet(p)) is not None:
+                d.learn(p, self)
+
+    def lease(self, addr: str, mac: str) -> None:
+        """`addr` was given to the interface with this MAC: it names that node from now on."""
+        node = self.by_mac.get(mac.lower())
+        if node:
+            self.by_ip.setdefault(addr, node)
 
     def _owner(self, addr: str, mac: str | None) -> str | None:
         # a MAC names the sender only on an interface with no static address: a router's MAC on a
@@ -79,10 +82,6 @@ class Names:
     def node(self, addr: str, mac: str | None = None) -> str:
         """The node's name for an address (IP, or MAC alone), or the address itself."""
         return self._owner(addr, mac) or self.by_mac.get(addr.lower()) or addr
-
-
-def mac_of(chaddr: bytes) -> str:
-    return ":".join(f"{b:02x}" for b in chaddr[:6])
 
 
 @dataclass
@@ -108,6 +107,7 @@ class Traffic:
     captures: dict[str, list[Frame]]
     names: Names
     marks: dict[str, float] = field(default_factory=dict)
+    _streams: dict[tuple, list] = field(default_factory=dict, repr=False)  # reassembled once per window
 
     def frames(self, capture: str, after: str | None = None, before: str | None = None) -> list[Frame]:
         if capture not in self.captures:
@@ -118,6 +118,25 @@ class Traffic:
         lo = self.marks[after] if after else float("-inf")
         hi = self.marks[before] if before else float("inf")
         return [f for f in self.captures[capture] if lo <= f.time < hi]
+
+    def connections(self, capture: str, after: str | None = None, before: str | None = None) -> list[Connection]:
+        """The TCP connections of a capture's window, reassembled (a connection cut by the window keeps
+        only the part inside it)."""
+        from .stream import tcp_connections
+
+        key = ("tcp", capture, after, before)
+        if key not in self._streams:
+            self._streams[key] = tcp_connections(self.frames(capture, after, before))
+        return self._streams[key]
+
+    def exchanges(self, capture: str, after: str | None = None, before: str | None = None) -> list[UdpExchange]:
+        """The UDP exchanges of a capture's window."""
+        from .stream import udp_exchanges
+
+        key = ("udp", capture, after, before)
+        if key not in self._streams:
+            self._streams[key] = udp_exchanges(self.frames(capture, after, before))
+        return self._streams[key]
 
 
 def describe(pkt: Packet, names: Names) -> str:
@@ -137,6 +156,8 @@ def describe(pkt: Packet, names: Names) -> str:
 
 def short(pkt: Packet) -> str:
     """What a packet is, without its addresses: `SYN seq=0`, `UDP 41000 > 12000 len=5 'hello'`."""
+    from .describers import for_packet
+
     if ARP in pkt:
         a = pkt[ARP]
         return f"ARP who-has {a.pdst}?" if a.op == 1 else f"ARP {a.psrc} is-at {a.hwsrc}"
@@ -151,16 +172,14 @@ def short(pkt: Packet) -> str:
             text += f" [{'UDP' if UDP in pkt else 'TCP'} {t.sport} > {t.dport}]"
         return text
     df = " DF" if ip.flags.DF else ""
+    if (d := for_packet(pkt)) is not None:
+        return f"{d.summary(pkt)}{df}"
     if TCP in pkt:
         t = pkt[TCP]
         data = len(t.payload)
         text = f"TCP {t.sport} > {t.dport} [{tcp_flags(t)}] seq={t.seq}"
         text += f" ack={t.ack}" if t.flags.A else ""
         text += f" len={data}{snippet(bytes(t.payload))}"
-    elif DHCP in pkt:
-        return dhcp_text(pkt)
-    elif UDP in pkt and DNS in pkt:
-        return f"DNS {dns_text(pkt[DNS])}"
     elif UDP in pkt:
         u = pkt[UDP]
         text = f"UDP {u.sport} > {u.dport} len={u.len - 8}{snippet(bytes(u.payload))}"
@@ -190,51 +209,6 @@ def icmp_text(i: ICMP) -> str:
     if i.type == 11:
         return f"ICMP time-exceeded ({EXCEEDED.get(i.code, f'code {i.code}')})"
     return f"ICMP {ICMP_TYPES.get(i.type, f'type {i.type}')} code {i.code}"
-
-
-def dhcp_kind(p: Packet) -> str | None:
-    """DISCOVER, OFFER, ... from option 53, or None."""
-    for opt in p[DHCP].options:
-        if isinstance(opt, tuple) and opt[0] == "message-type":
-            return DHCP_KINDS.get(opt[1], f"type {opt[1]}")
-    return None
-
-
-def dhcp_text(p: Packet) -> str:
-    """`DHCP OFFER xid 0x6f0ac6ad yiaddr 10.0.1.100 giaddr 10.0.1.1`: the fields K&R figure 4.24 shows."""
-    b = p[BOOTP]
-    text = f"DHCP {dhcp_kind(p)} xid 0x{b.xid:08x}"
-    for name in ("yiaddr", "ciaddr", "giaddr"):
-        if getattr(b, name) != NO_ADDRESS:
-            text += f" {name} {getattr(b, name)}"
-    return text
-
-
-def dns_text(d: DNS) -> str:
-    """A DNS message as the course reads it: `A? gaia.cs.umass.edu. (RD=1)`, an answer, a referral
-    (the NS record of the zone to ask next, as K&R write (edu, dns.edu, NS)), or NXDOMAIN."""
-    if not d.qd:
-        return f"DNS {'reply' if d.qr else 'query'} id={d.id} with no question"
-    q = d.qd[0]
-    name, qtype = q.qname.decode(errors="replace"), q.sprintf("%qtype%")
-    if not d.qr:
-        return f"{qtype}? {name} (RD={d.rd})"
-    if d.tc:
-        return f"{qtype} {name}: truncated (TC=1)"
-    if d.rcode == NXDOMAIN:
-        return f"NXDOMAIN {name} + SOA (for negative caching)"
-    if d.ancount and d.an:
-        an = d.an[-1] if isinstance(d.an, list) else d.an
-        more = f" (+{d.ancount - 1} more)" if d.ancount > 1 and qtype != "A" else ""
-        return f"{qtype} {name} = {_rdata(an)[:40]}{more}{' (authoritative)' if d.aa else ''}"
-    if d.nscount and d.ns and not d.aa:
-        ns = d.ns[0] if isinstance(d.ns, list) else d.ns
-        return f"referral: {ns.rrname.decode(errors='replace')} NS {_rdata(ns)}"
-    return f"{name}: no data (SOA)"
-
-
-def _rdata(rr: Packet) -> str:
-    return rr.rdata.decode(errors="replace") if isinstance(rr.rdata, bytes) else str(rr.rdata)
 
 
 def snippet(data: bytes, width: int = 24) -> str:

@@ -7,8 +7,8 @@ while client2's interface is captured: after a first exchange has taught the swi
 client2 sees none of those frames, though the switch's bridge shows they flowed.
 """
 
-from scenarios.assertions import Absent, Present
-from scenarios.match import between
+from scenarios.framework.assertions import Absent, Present
+from scenarios.framework.match import between
 
 LAB = "campus"
 PINGS = 3

@@ -7,9 +7,9 @@ unreachable. ping shows echo requests and replies paired by identifier and seque
 requests arrive at h2's LAN with TTL 61: one less for each router.
 """
 
-from scenarios.assertions import InOrder, Present, Step
-from scenarios.match import Match, icmp
-from scenarios.textbook import EchoPairs
+from scenarios.framework.assertions import InOrder, Present, Step
+from scenarios.framework.match import Match, icmp
+from scenarios.framework.textbook import EchoPairs
 
 LAB = "chain"
 PINGS = 3

@@ -10,11 +10,8 @@ client1. A second lookup right after is answered from the cache: nothing leaves 
 
 from __future__ import annotations
 
-import time
-
-from scenarios.assertions import Absent, InOrder, Present, Step
-from scenarios.match import dns
-from topology.registry import lookup
+from scenarios.framework.assertions import Absent, InOrder, Present, Step
+from scenarios.framework.describers.dns import dns
 
 LAB = "campus"
 SEGMENTS = ["servers", "internet"]
@@ -24,18 +21,7 @@ RESOLVER = "local-dns"
 
 def fresh_resolver(ctx) -> None:
     """Restart the local DNS server, so the scenario starts from an empty cache whatever ran before."""
-    lab = ctx.lab
-    rec = next(s for s in lab.state.services if s.node == RESOLVER and s.name == "dns-resolver")
-    lab.stop_service(rec)
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:  # observe the old server's port close before the new one binds it
-        if not any(line.split()[4].endswith(":53") for line in
-                   lab.run(RESOLVER, ["ss", "-Hlnu"], timeout=10).stdout.splitlines() if len(line.split()) > 4):
-            break
-        time.sleep(0.05)
-    args = rec.argv[len(lookup(rec.name).argv):]
-    lab.wait_ready(lab.start_service(RESOLVER, rec.name, args))
-    ctx.note("restarted local-dns: its cache is empty")
+    ctx.restart_service(ctx.service(RESOLVER, "dns-resolver"))
 
 
 def run(ctx) -> None:

@@ -1,7 +1,7 @@
 """A small traffic generator the scenarios run on nodes, for what the standard tools cannot ask for:
 a UDP datagram of an exact size with the Don't Fragment bit set or clear, or sent to a broadcast address.
 
-    python -m scenarios.traffic DST PORT [--size N] [--df | --no-df] [--broadcast] [--fill TEXT]
+    python -m scenarios.framework.traffic DST PORT [--size N] [--df | --no-df] [--broadcast] [--fill TEXT]
 
 The data is `fill` repeated to `size` bytes (see `data()`), so a scenario knows what must arrive.
 Exits 0 once the datagram is sent, 1 when the kernel refuses it (e.g. larger than the MTU with DF set).
