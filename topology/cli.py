@@ -44,7 +44,8 @@ def main() -> None:
 
 def _backend_option(f):
     return click.option("--backend", "-b", default=None,
-                        help="netns or docker (default: $WIRELAB_BACKEND, else /etc/wirelab/backend, else netns)")(f)
+                        help="netns, docker or mininet: any installed backend (default: $WIRELAB_BACKEND, else "
+                             "/etc/wirelab/backend, else netns)")(f)
 
 
 @main.command()

@@ -35,7 +35,7 @@ def list_() -> None:
 @click.argument("names", nargs=-1)
 @click.option("--all", "all_", is_flag=True, help="every scenario")
 @click.option("--lab", default=None, help="the scenarios that use this lab (e.g. campus)")
-@click.option("--backend", "-b", default=None, help="netns or docker (default: $WIRELAB_BACKEND, else /etc/wirelab/backend, else netns)")
+@click.option("--backend", "-b", default=None, help="netns, docker or mininet: any installed backend (default: $WIRELAB_BACKEND, else /etc/wirelab/backend, else netns)")
 @click.option("--out", "-o", type=click.Path(file_okay=False), default=None,
               help="results folder (default results/<timestamp>/)")
 @click.option("--lab-file", type=click.Path(exists=True, dir_okay=False), default=None,
