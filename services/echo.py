@@ -4,6 +4,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
+
+from . import daemon
+
+log = logging.getLogger("services.echo")
 
 
 # The services this module offers to labs (entry point `wirelab.services`, read by topology.registry).
@@ -40,26 +45,35 @@ async def _echo_tcp(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) 
         writer.close()
 
 
-async def serve(udp: bool, host: str, port: int) -> None:
+async def run(args: argparse.Namespace, d: daemon.Daemon) -> None:
     loop = asyncio.get_running_loop()
-    if udp:
-        await loop.create_datagram_endpoint(_EchoUDP, local_addr=(host, port))
-        await asyncio.Event().wait()
+    try:
+        if args.udp:
+            transport, _ = await loop.create_datagram_endpoint(_EchoUDP, local_addr=(args.host, args.port))
+        else:
+            server = await asyncio.start_server(_echo_tcp, args.host, args.port)
+    except OSError as e:
+        raise daemon.ConfigError(f"cannot listen on {args.host} port {args.port}: {e.strerror}") from None
+    log.info("%s echo on %s port %d", "UDP" if args.udp else "TCP", args.host, args.port)
+    await d.stopped()
+    if args.udp:
+        transport.close()
     else:
-        server = await asyncio.start_server(_echo_tcp, host, port)
-        async with server:
-            await server.serve_forever()
+        server.close()
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__)
+def build_parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="python -m services.echo", description=__doc__)
     mode = ap.add_mutually_exclusive_group(required=True)
     mode.add_argument("--udp", action="store_true")
     mode.add_argument("--tcp", action="store_true")
     ap.add_argument("--host", default="0.0.0.0")
     ap.add_argument("--port", type=int, default=7)
-    a = ap.parse_args()
-    asyncio.run(serve(a.udp, a.host, a.port))
+    return ap
+
+
+def main(argv: list[str] | None = None) -> None:
+    daemon.main("echo", build_parser, run, argv)
 
 
 if __name__ == "__main__":

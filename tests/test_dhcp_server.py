@@ -194,6 +194,33 @@ def test_decline_keeps_the_address_out_until_the_hold_ends(server):
     assert later[0].packet.yiaddr == ip  # hold over (600 s): the address is usable again
 
 
+def test_a_decline_from_a_client_never_offered_the_address_is_ignored(server):
+    pool = [A(f"10.0.2.{i}") for i in range(100, 110)]  # the 10-address pool behind relay 10.0.2.1
+    for n, ip in enumerate(pool, 10):  # each stranger declines an address it was never offered
+        server.handle(msg(MessageType.DECLINE, n, giaddr="10.0.2.1", requested=str(ip), server=str(SID)), T0,
+                      ON_SERVERS)
+    assert server.take_changes() == [] and not any(x.state == DECLINED for x in server.leases.values())
+    assert dora(server, 1, giaddr="10.0.2.1") == pool[0]  # the pool is whole
+
+
+def test_a_decline_of_someone_elses_offer_or_lease_is_ignored(server):
+    ip = dora(server, 1)
+    offer = server.handle(msg(MessageType.DISCOVER, 2), T0, ON_SERVERS).packet.yiaddr
+    server.take_changes()
+    for victim in (ip, offer):
+        server.handle(msg(MessageType.DECLINE, 3, requested=str(victim), server=str(SID)), T0, ON_SERVERS)
+    assert server.take_changes() == [] and server.leases[ip].state == BOUND
+    server.handle(msg(MessageType.DECLINE, 2, requested=str(offer), server=str(SID)), T0, ON_SERVERS)
+    assert server.leases[offer].state == DECLINED  # the client it was offered to may decline it
+
+
+def test_declines_for_addresses_of_no_pool_keep_nothing(server):
+    for i in range(2000):
+        bogus = A(int(A("172.16.0.0")) + i)
+        server.handle(msg(MessageType.DECLINE, i % 200, requested=str(bogus), server=str(SID)), T0, ON_SERVERS)
+    assert server.take_changes() == [] and len(server.leases) == 0
+
+
 def test_release_frees_the_address_but_remembers_the_client(server):
     ip = dora(server, 1)
     server.handle(msg(MessageType.RELEASE, 1, ciaddr=str(ip), server=str(SID)), T0 + 5, ON_SERVERS)

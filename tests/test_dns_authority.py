@@ -216,6 +216,8 @@ def test_identical_queries_get_identical_replies_but_their_own_id(auth):
     ("$ORIGIN example.org.\n@ IN SOA ns1 h ( 1 2 3 4 5 )\n@ IN NS ns1\nw IN CNAME x\nw IN A 1.2.3.4\n",
      "CNAME and other data"),
     ("$ORIGIN example.org.\n@ IN SOA ns1 h ( 1 2 3 4 5 )\n@ IN NS ns1\nw IN BOGUS x\n", "cannot parse"),
+    ("$ORIGIN example.org.\n@ IN SOA ns1 h ( 1 2 3 4 5 )\n@ IN NS ns1\n" + "l" * 70 + " IN A 1.2.3.4\n",
+     "too long"),
 ])
 def test_bad_zone_files_are_refused_in_one_line(text, problem):
     with pytest.raises(ZoneError, match=problem) as e:
@@ -226,3 +228,80 @@ def test_bad_zone_files_are_refused_in_one_line(text, problem):
 def test_missing_zone_file_says_which(tmp_path):
     with pytest.raises(ZoneError, match="cannot read zone file .*nope.zone"):
         load_zone(tmp_path / "nope.zone")
+
+
+# a CNAME into a child zone hosted by the same server, as www.umass.edu -> gaia.cs.umass.edu in campus
+PARENT = """
+$ORIGIN campus.test.
+@        IN SOA ns1 hostmaster ( 1 3600 900 604800 300 )
+@        IN NS  ns1
+ns1      IN A   192.0.2.1
+www      IN CNAME gaia.cs
+alias    IN CNAME gone.cs
+away     IN CNAME host.far
+cs       IN NS  ns1.cs
+ns1.cs   IN A   192.0.2.1
+far      IN NS  ns.elsewhere.net.
+"""
+CHILD = """
+$ORIGIN cs.campus.test.
+@        IN SOA ns1 hostmaster ( 1 3600 900 604800 300 )
+@        IN NS  ns1
+ns1      IN A   192.0.2.1
+gaia     IN A   192.0.2.80
+"""
+
+
+@pytest.fixture(scope="module")
+def parent_and_child() -> Authority:
+    return Authority([parse_zone(PARENT, "parent"), parse_zone(CHILD, "child")])
+
+
+def test_a_cname_into_a_child_zone_held_here_is_followed_with_authority(parent_and_child):
+    reply, _ = ask(parent_and_child, "www.campus.test")
+    assert reply.header.aa == 1 and reply.header.rcode == RCODE.NOERROR
+    assert records(reply.rr) == [("www.campus.test.", "CNAME", "gaia.cs.campus.test."),
+                                 ("gaia.cs.campus.test.", "A", "192.0.2.80")]
+    assert not reply.auth  # no referral to a zone the server itself answers for
+
+
+def test_a_cname_to_a_missing_name_in_the_child_zone_is_nxdomain_with_its_soa(parent_and_child):
+    reply, _ = ask(parent_and_child, "alias.campus.test")
+    assert reply.header.aa == 1 and reply.header.rcode == RCODE.NXDOMAIN
+    assert records(reply.rr) == [("alias.campus.test.", "CNAME", "gone.cs.campus.test.")]
+    assert [str(rr.rname) for rr in reply.auth] == ["cs.campus.test."]
+
+
+def test_a_cname_into_a_zone_held_elsewhere_keeps_aa_and_refers(parent_and_child):
+    reply, _ = ask(parent_and_child, "away.campus.test")
+    assert reply.header.aa == 1  # AA speaks for the name asked (RFC 1035 section 4.1.1)
+    assert records(reply.rr) == [("away.campus.test.", "CNAME", "host.far.campus.test.")]
+    assert records(reply.auth) == [("far.campus.test.", "NS", "ns.elsewhere.net.")]
+
+
+def test_a_plain_referral_still_clears_aa(parent_and_child):
+    reply, _ = ask(parent_and_child, "x.far.campus.test")
+    assert reply.header.aa == 0 and not reply.rr and records(reply.auth)[0][1] == "NS"
+
+
+def test_two_opt_records_get_formerr(auth):
+    q = DNSRecord.question("web.example.org")
+    q.add_ar(EDNS0(udp_len=1232))
+    q.add_ar(EDNS0(udp_len=4096))
+    reply, _ = ask(auth, "", query=q)
+    assert reply.header.rcode == RCODE.FORMERR and not reply.rr and not reply.ar
+
+
+def test_an_opt_record_outside_the_additional_section_gets_formerr(auth):
+    q = DNSRecord.question("web.example.org")
+    q.add_auth(EDNS0(udp_len=1232))
+    reply, _ = ask(auth, "", query=q)
+    assert reply.header.rcode == RCODE.FORMERR and not reply.rr
+
+
+def test_badvers_reply_carries_rcode_16_and_no_answer(auth):
+    q = DNSRecord.question("web.example.org")
+    q.add_ar(EDNS0(version=3, udp_len=1232))
+    reply, _ = ask(auth, "", query=q)
+    [opt] = reply.ar
+    assert ((opt.ttl >> 24) << 4 | reply.header.rcode) == 16 and not reply.rr and not reply.auth

@@ -6,7 +6,7 @@ from __future__ import annotations
 import ipaddress
 import random
 
-from dnslib import QTYPE, RR, DNSRecord
+from dnslib import EDNS0, QTYPE, RR, DNSRecord
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from test_dns_resolver import SERVERS, ZONES, Clock
@@ -82,9 +82,17 @@ def record_text(draw) -> str:
 @st.composite
 def upstream_reply(draw, query: bytes) -> bytes | None:
     """A reply that gets past the id and question checks, with anything in it; or junk; or nothing."""
-    kind = draw(st.sampled_from(["crafted", "crafted", "crafted", "junk", "timeout"]))
+    kind = draw(st.sampled_from(["crafted", "crafted", "crafted", "junk", "timeout", "chain"]))
     if kind == "timeout":
         return None
+    if kind == "chain":  # a hostile server's reply: names that are chains of compression pointers
+        from test_dns_hostile import chained
+
+        q = DNSRecord.parse(query)
+        wire = bytearray(chained(draw(st.integers(1, 1200)), str(q.q.qname), q.header.id,
+                                 restart=draw(st.integers(0, 40))))
+        wire[2] |= 0x84  # QR, AA
+        return bytes(wire)
     if kind == "junk":
         return query[:2] + draw(st.binary(max_size=200))
     reply = DNSRecord.parse(query).reply()
@@ -114,3 +122,75 @@ def test_resolution_survives_any_upstream_and_ends_within_its_budget(data, name,
     wire = r.reply(out, step)
     check_reply(bytes(q.pack()), wire)
     assert QTYPE[DNSRecord.parse(wire).q.qtype] == qtype
+
+
+# hostile names and EDNS: what the hardening of issue 11 is about -------------------------------------------
+
+from test_dns_hostile import HEADER, calls, chained  # noqa: E402
+
+from services.dns.message import MAX_POINTERS, parse  # noqa: E402
+
+FORMERR, BADVERS = 1, 16
+HOSTILE = settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+def rcode_of(wire: bytes) -> int:
+    reply = DNSRecord.parse(wire)
+    opts = [rr for rr in reply.ar if rr.rtype == QTYPE.OPT]
+    return (opts[0].ttl >> 24) << 4 | reply.header.rcode if opts else reply.header.rcode
+
+
+def both(wire: bytes) -> list[bytes | None]:
+    """The authority's reply, and the resolver's when it answers at once (not resolving upstream)."""
+    out = [AUTH.handle(wire, "10.0.1.11")]
+    front = resolver().handle(wire, "10.0.1.11")
+    out.append(None if isinstance(front, Pending) else front)
+    return out
+
+
+@HOSTILE
+@given(st.integers(1, 1200), st.integers(0, 80), st.sampled_from(["gaia.cs.umass.edu", "x.poly.edu"]))
+def test_pointer_chains_are_refused_past_the_jump_bound_and_cost_linear_work(records, restart, qname):
+    wire = chained(records, qname, restart=restart)
+    jumps = min(records, restart) if restart else records
+    for out in both(wire):
+        if jumps > MAX_POINTERS:
+            assert out is not None and rcode_of(out) == FORMERR
+        elif out is not None:
+            assert rcode_of(out) != FORMERR
+    assert calls(lambda: parse(wire)) <= 12 * len(wire)  # linear: a few calls per byte, whatever the chain
+
+
+@FAST
+@given(st.lists(st.integers(1, 90), min_size=1, max_size=9), st.sampled_from([b"\x02cs\x05umass\x03edu", b""]))
+def test_over_long_labels_and_names_get_formerr_and_the_rest_an_answer(lengths, suffix):
+    name = b"".join(bytes([n]) + b"k" * n for n in lengths) + suffix + b"\x00"
+    wire = HEADER.pack(0x5151, 0x0100, 1, 0, 0, 0) + name + b"\x00\x01\x00\x01"
+    too_long = max(lengths) > 63 or len(name) > 255
+    for out in both(wire):
+        if too_long:
+            assert out is not None and rcode_of(out) == FORMERR
+        elif out is not None:
+            check_reply(wire, out)
+            assert rcode_of(out) != FORMERR
+
+
+@FAST
+@given(st.integers(0, 3), st.sampled_from(["ar", "rr", "auth"]), st.integers(0, 255), st.integers(0, 65535))
+def test_edns_two_opts_an_opt_out_of_place_and_unknown_versions(opts, place, version, size):
+    q = DNSRecord.question("gaia.cs.umass.edu")
+    for _ in range(opts):
+        {"ar": q.add_ar, "rr": q.add_answer, "auth": q.add_auth}[place](EDNS0(version=version, udp_len=size))
+    wire = bytes(q.pack())
+    if opts > 1 or (opts and place != "ar"):
+        expected = FORMERR
+    elif opts and version:
+        expected = BADVERS
+    else:
+        expected = None
+    for out in both(wire):
+        if expected is not None:
+            assert out is not None and rcode_of(out) == expected
+            check_reply(wire, out)
+        elif out is not None:
+            assert rcode_of(out) not in (FORMERR, BADVERS)

@@ -68,3 +68,27 @@ def test_authoritative_servers_answer_dig_directly(campus):
     assert "ANSWER: 0" in out and re.search(r"^edu\.\s+\d+\s+IN\s+NS\s+ns1\.nic\.edu\.$", out, re.M)
     out = campus.run("client1", ["dig", "@10.0.5.30", "+norec", "gaia.cs.umass.edu"]).stdout
     assert re.search(r";; flags: qr aa", out), out
+
+
+def test_an_ns_lookup_does_not_wedge_the_resolver_for_the_zone(campus):
+    # umass.edu and cs.umass.edu share one server: the resolver never sees a referral into cs.umass.edu
+    ns = campus.run("client4", ["dig", "cs.umass.edu", "NS"]).stdout
+    assert "status: NOERROR" in ns and re.search(r"^cs\.umass\.edu\.\s+\d+\s+IN\s+NS\s+dns\.cs\.umass\.edu\.$", ns,
+                                                   re.M), ns
+    v6 = campus.run("client4", ["dig", "v6.cs.umass.edu", "AAAA"]).stdout
+    assert "status: NOERROR" in v6 and re.search(r"^v6\.cs\.umass\.edu\.\s+\d+\s+IN\s+AAAA\s+fd00:0:0:5::80$", v6,
+                                                   re.M), v6
+    assert campus.run("client4", ["dig", "+short", "dns.cs.umass.edu"]).stdout.split() == ["10.0.5.30"]
+
+
+def test_a_cname_into_a_child_zone_on_the_same_server_is_answered_with_authority(campus):
+    out = campus.run("client1", ["dig", "@10.0.5.30", "+norec", "www.umass.edu"]).stdout
+    assert re.search(r";; flags: qr aa", out) and "AUTHORITY: 0" in out, out
+    assert re.search(r"^gaia\.cs\.umass\.edu\.\s+\d+\s+IN\s+A\s+10\.0\.5\.80$", out, re.M), out
+
+
+def test_the_resolver_answers_with_the_zones_own_ttl_not_the_delegations(campus):
+    campus.run("client2", ["dig", "mail.crepes.fr"])  # passes fr.'s referral, with glue for dns.crepes.fr
+    out = campus.run("client2", ["dig", "dns.crepes.fr"]).stdout
+    ttl = int(re.search(r"^dns\.crepes\.fr\.\s+(\d+)\s+IN\s+A\s+10\.0\.5\.41$", out, re.M).group(1))
+    assert 3500 < ttl <= 3600, out  # crepes.fr's 3600, not fr.'s glue 86400

@@ -284,3 +284,56 @@ def test_root_hints_must_name_a_root_server(tmp_path):
     bad.write_text("a.root-servers.net. 3600 IN A 10.0.5.10\n")
     with pytest.raises(ZoneError, match="root hints need NS"):
         load_hints(bad)
+
+
+def test_an_ns_lookup_of_a_zone_sharing_its_parents_server_does_not_wedge_it(net):
+    # campus: one server holds umass.edu and cs.umass.edu, so no referral into cs.umass.edu is ever seen;
+    # the NS answer names dns.cs.umass.edu, whose address only that zone (or its parent) can give
+    ns = net.ask("cs.umass.edu", "NS")
+    assert answers(ns) == [("cs.umass.edu.", "NS", "dns.cs.umass.edu.")]
+    net.upstream()
+    v6 = net.ask("v6.cs.umass.edu", "AAAA")
+    assert v6.header.rcode == RCODE.NOERROR and [ipaddress.ip_address(str(rr.rdata)) for rr in v6.rr] == [ipaddress.ip_address("fd00:0:0:5::80")]
+    assert [s[0] for s in net.upstream()] == ["10.0.5.30"]  # the parent's server, known by the edu glue
+    dns = net.ask("dns.cs.umass.edu")
+    assert answers(dns) == [("dns.cs.umass.edu.", "A", "10.0.5.30")]
+    assert answers(net.ask("gaia.cs.umass.edu")) == [("gaia.cs.umass.edu.", "A", "10.0.5.80")]
+
+
+def test_a_referrals_ns_set_is_not_an_answer_the_zone_itself_is_asked(net):
+    net.ask("ns1.nic.com")  # the root's referral to com. is cached (TTL 172800), with its glue
+    net.upstream()
+    reply = net.ask("com", "NS")
+    assert answers(reply) == [("com.", "NS", "ns1.nic.com.")]
+    assert reply.rr[0].ttl == 86400  # the zone's own TTL, not the delegation's (RFC 2181 section 5.4.1)
+    assert net.upstream() == [("10.0.5.21", "com.", "NS", False)]
+    net.clock.now += 10
+    assert net.ask("com", "NS").rr[0].ttl == 86390 and net.upstream() == []  # now cached as an answer
+
+
+def test_glue_is_not_an_answer_the_authority_is_asked(net):
+    net.ask("crepes.fr", "MX")  # fr.'s referral brings glue for dns.crepes.fr (TTL 86400)
+    net.upstream()
+    reply = net.ask("dns.crepes.fr")
+    assert answers(reply) == [("dns.crepes.fr.", "A", "10.0.5.41")] and reply.rr[0].ttl == 3600
+    assert net.upstream() == [("10.0.5.41", "dns.crepes.fr.", "A", False)]
+
+
+def test_glue_never_replaces_an_authoritative_answer(net):
+    assert net.ask("dns.crepes.fr").rr[0].ttl == 3600
+    net.clock.now += 100
+    net.ask("www.crepes.fr")  # may pass fr.'s referral, glue and all, again
+    assert net.ask("dns.crepes.fr").rr[0].ttl == 3500
+
+
+def test_two_opt_records_get_formerr_and_an_unknown_version_badvers(net):
+    q = DNSRecord.question("gaia.cs.umass.edu")
+    q.add_ar(EDNS0(udp_len=1232))
+    q.add_ar(EDNS0(udp_len=1232))
+    reply = DNSRecord.parse(net.resolver.handle(bytes(q.pack()), CLIENT))
+    assert reply.header.rcode == RCODE.FORMERR and not reply.rr and net.upstream() == []
+    q = DNSRecord.question("gaia.cs.umass.edu")
+    q.add_ar(EDNS0(version=1, udp_len=1232))
+    reply = DNSRecord.parse(net.resolver.handle(bytes(q.pack()), CLIENT))
+    [opt] = reply.ar
+    assert ((opt.ttl >> 24) << 4 | reply.header.rcode) == 16 and not reply.rr

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import signal
 import socket
 import time
 from ipaddress import IPv4Address
@@ -145,12 +144,3 @@ class ClientDaemon:
             self.raw.close()
             self.udp.close()
 
-
-async def run_client(iface: str, resolv_conf: str | None, default_route: bool) -> None:
-    daemon = ClientDaemon(iface, resolv_conf, default_route)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    loop.add_signal_handler(signal.SIGUSR1, daemon.renew_now)
-    await daemon.run(stop)

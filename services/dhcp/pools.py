@@ -20,10 +20,11 @@ from pathlib import Path
 
 import yaml
 
+from .. import daemon
 from .packet import Opt
 
 
-class ConfigError(ValueError):
+class ConfigError(daemon.ConfigError):
     """A mistake in the server's configuration file, said in one line."""
 
 
@@ -156,10 +157,12 @@ def parse_config(data: dict, source: str = "config") -> ServerConfig:
 
 def load_config(path: str | Path) -> ServerConfig:
     p = Path(path)
+    if not p.exists():
+        raise ConfigError(f"{p}: no such file; pass the server's pools with --config FILE")
     try:
-        data = yaml.safe_load(p.read_text())
-    except FileNotFoundError:
-        raise ConfigError(f"{p}: no such file; pass the server's pools with --config FILE") from None
+        data = yaml.safe_load(daemon.read_config(p))
+    except daemon.ConfigError as e:
+        raise ConfigError(str(e)) from None
     except yaml.YAMLError as e:
         raise ConfigError(f"{p}: not valid YAML: {str(e).splitlines()[0]}") from None
     return parse_config(data, str(p))

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import signal
 from ipaddress import IPv4Address
 
 from .net import BROADCAST_MAC, Link, LinkError, LinkSocket, link_by_name, recv_with_link, udp_socket
@@ -85,11 +84,3 @@ class RelayDaemon:
             loop.remove_reader(self.sock.fileno())
             self.sock.close()
 
-
-async def relay(servers: list[IPv4Address], ifaces: list[str]) -> None:
-    daemon = RelayDaemon(servers, ifaces)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    await daemon.run(stop)

@@ -61,6 +61,11 @@ class DhcpServer:
         self._returned: deque[IPv4Address] = deque()  # offered, never leased, offer lapsed: free again
         self._changes: list[Lease] = []
 
+    def use(self, config: ServerConfig) -> None:
+        """A new configuration (a reload): pools, options and times apply to the next request."""
+        self.config = config
+        self._cursor = {p.name: int(p.first) for p in config.pools}
+
     # ---- the one entry point ---------------------------------------------------------------------
 
     def handle(self, pkt: DhcpPacket, now: float, iface: IPv4Interface | None = None) -> Reply | None:
@@ -150,8 +155,13 @@ class DhcpServer:
         if pkt.options.get(Opt.SERVER_ID) not in (None, sid) or not isinstance(ip, IPv4Address):
             return None
         client = client_key(pkt)
+        # RFC 2131 section 4.3.3: a DECLINE speaks for an address the server gave this very client; from
+        # anyone else it would let a stranger empty the pool, or fill the journal with addresses of no pool
         lease = self.leases.get(ip)
-        if lease is not None and lease.client != client:
+        leased = lease is not None and lease.client == client and lease.state == BOUND and lease.active(now)
+        offered = self.offers.get(ip, ("",))[0] == client
+        if not (leased or offered) or ip not in pool.subnet:
+            log.debug("DECLINE from %s for %s ignored: that address was not offered or leased to it", pkt.mac, ip)
             return None
         log.warning("DECLINE from %s: %s is in use by someone else; held out of pool %s for %d s",
                     pkt.mac, ip, pool.name, self.config.decline_hold)

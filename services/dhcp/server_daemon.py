@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import signal
 import time
 from ipaddress import IPv4Address
 
@@ -33,6 +32,11 @@ class ServerDaemon:
         self.sock = udp_socket(port, pktinfo=True, rcvbuf=1 << 20)
         self.bad = 0
         self._lapsed: set[tuple[IPv4Address, float]] = set()
+
+    def use(self, config: ServerConfig) -> None:
+        """Serve the pools of `config` from now on (SIGHUP); leases already granted stay as they are."""
+        self.server.use(config)
+        log.info("configuration reloaded: pools %s", ", ".join(p.name for p in config.pools))
 
     def _link(self, index: int) -> Link | None:
         if index not in self.links:
@@ -106,13 +110,4 @@ class ServerDaemon:
             self.journal.close()
             for s in self._link_sockets.values():
                 s.close()
-
-
-async def serve(config: ServerConfig, leases: str, port: int = SERVER_PORT) -> None:
-    daemon = ServerDaemon(config, LeaseJournal(leases), port)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    await daemon.run(stop)
 

@@ -3,20 +3,23 @@
     auth = Authority([load_zone("umass.edu.zone")])
     reply = auth.handle(query_bytes, client, tcp=False)   # None: nothing to send (not a query at all)
 
-It answers with authority (AA) from its zones, refers to child zones with NS and glue, answers NXDOMAIN
-and NODATA with the zone's SOA in the authority section so resolvers cache the absence (RFC 2308), and
-fits each UDP reply into 512 bytes or the client's EDNS size, setting TC when the answer does not fit.
-Zones do not change while the server runs, so each distinct query's reply is packed once and kept.
+It answers with authority (AA) from its zones, follows a CNAME chain into any zone it holds (a child
+zone on the same server included, RFC 1034 section 4.3.2), refers to child zones with NS and glue,
+answers NXDOMAIN and NODATA with the zone's SOA in the authority section so resolvers cache the absence
+(RFC 2308), and fits each UDP reply into 512 bytes or the client's EDNS size, setting TC when the answer
+does not fit. Zones change only by `use` (a reload), so each distinct query's reply is packed once and
+kept until then.
 """
 
 from __future__ import annotations
 
 import copy
 
-from dnslib import EDNS0, QTYPE, RCODE, RR, DNSLabel, DNSRecord
+from dnslib import QTYPE, RCODE, RR, DNSLabel, DNSRecord
 
-from .message import EDNS_UDP, OPT, Malformed, edns, error_reply, fit, parse, reply_to, udp_limit
-from .zone import AAAA, CNAME, MX, NS, A, NameKey, Zone, is_under, name_key
+from .badpackets import bad_packet
+from .message import EDNS_UDP, Malformed, edns_error, error_reply, error_to, fit, parse, reply_to, udp_limit
+from .zone import AAAA, CNAME, MX, NS, A, NameKey, Zone, ZoneError, is_under, name_key
 
 MAX_CNAME_CHAIN = 8
 MEMO_ENTRIES = 20_000
@@ -25,10 +28,15 @@ ADDITIONAL_FOR = {NS: "label", MX: "label", QTYPE.SRV: "target"}
 
 class Authority:
     def __init__(self, zones: list[Zone], udp_ceiling: int = EDNS_UDP):
-        self.zones = {z.key: z for z in zones}
-        if len(self.zones) != len(zones):
-            raise ValueError("two zone files have the same origin")
         self.udp_ceiling = udp_ceiling
+        self.use(zones)
+
+    def use(self, zones: list[Zone]) -> None:
+        """Serve these zones from now on (a reload): replies packed from the old ones are dropped."""
+        by_key = {z.key: z for z in zones}
+        if len(by_key) != len(zones):
+            raise ZoneError("two zone files have the same origin")
+        self.zones = by_key
         self._memo: dict[tuple[bool, bytes], bytes] = {}
 
     # bytes in, bytes out -------------------------------------------------------------------------
@@ -41,7 +49,8 @@ class Authority:
             return data[:2] + tail
         try:
             query = parse(data)
-        except Malformed:
+        except Malformed as e:
+            bad_packet(client, str(e))
             return error_reply(data, RCODE.FORMERR)
         if query.header.qr:
             return None
@@ -56,15 +65,11 @@ class Authority:
     # the answer --------------------------------------------------------------------------------------
 
     def respond(self, query: DNSRecord) -> DNSRecord:
-        reply = reply_to(query, aa=True, ceiling=self.udp_ceiling)
         h = query.header
-        opt = edns(query)
-        if opt is not None and (opt.ttl >> 16) & 0xFF != 0:
-            # RFC 6891 section 6.1.3: an EDNS version we do not speak; BADVERS is 16, its upper bits go in OPT
-            reply.header.aa = 0
-            reply.ar = [rr for rr in reply.ar if rr.rtype != OPT]
-            reply.add_ar(EDNS0(udp_len=self.udp_ceiling, ext_rcode=1))
-            return reply
+        bad_edns = edns_error(query)
+        if bad_edns is not None:
+            return error_to(query, bad_edns, ceiling=self.udp_ceiling)
+        reply = reply_to(query, aa=True, ceiling=self.udp_ceiling)
         if h.opcode != 0:
             return _rcode(reply, RCODE.NOTIMP)
         if len(query.questions) != 1 or query.rr or query.auth:
@@ -90,6 +95,8 @@ class Authority:
                 depth: int) -> None:
         cut = self._cut_above(zone, qkey, qtype)
         if cut is not None:
+            if depth == 0:  # AA is about the name asked (RFC 1035 section 4.1.1): a chain into a cut keeps it
+                reply.header.aa = 0
             self._refer(zone, cut, reply)
             return
         node = zone.records.get(qkey)
@@ -117,8 +124,9 @@ class Authority:
             reply.add_answer(cname)
             target = cname.rdata.label
             tkey = name_key(target)
-            if depth < MAX_CNAME_CHAIN and is_under(tkey, zone.key):
-                self._lookup(zone, target, tkey, qtype, reply, depth + 1)
+            tzone = self.zone_for(tkey)  # RFC 1034 section 4.3.2 step 3a: start again, in any zone held here
+            if depth < MAX_CNAME_CHAIN and tzone is not None:
+                self._lookup(tzone, target, tkey, qtype, reply, depth + 1)
             return
         reply.add_auth(self._negative_soa(zone))  # NODATA: the name exists, not with this type
 
@@ -134,7 +142,6 @@ class Authority:
         return None
 
     def _refer(self, zone: Zone, cut: NameKey, reply: DNSRecord) -> None:
-        reply.header.aa = 0
         nss = zone.rrset(cut, NS)
         for rr in nss:
             reply.add_auth(rr)

@@ -24,6 +24,7 @@ class Entry:
     expires: float
     rrs: list[RR]  # the RRset, or [SOA] for a negative entry
     negative: bool = False  # True: NODATA (by type) or NXDOMAIN (under ANY_TYPE)
+    referral: bool = False  # from a referral (its NS set, glue): good for finding servers, never an answer
 
 
 @dataclass
@@ -46,11 +47,17 @@ class Cache:
     def clear(self) -> None:
         self._entries.clear()
 
-    def put(self, name: NameKey, rtype: int, rrs: list[RR]) -> None:
+    def put(self, name: NameKey, rtype: int, rrs: list[RR], referral: bool = False) -> None:
+        """Keep an RRset: an authoritative answer's, or (`referral`) a referral's NS set or glue, which
+        ranks lower (RFC 2181 section 5.4.1) and never replaces a live authoritative one."""
         if not rrs:
             return
+        if referral:
+            held = self._entries.get((name, rtype))
+            if held is not None and not held.referral and held.expires > self.clock():
+                return
         ttl = min(min(rr.ttl for rr in rrs), MAX_TTL)
-        self._store((name, rtype), Entry(self.clock() + ttl, [copy.copy(rr) for rr in rrs]))
+        self._store((name, rtype), Entry(self.clock() + ttl, [copy.copy(rr) for rr in rrs], referral=referral))
 
     def put_negative(self, name: NameKey, rtype: int | None, soa: RR) -> None:
         """Remember that `name` does not exist (rtype None) or has no `rtype` records."""
@@ -58,9 +65,10 @@ class Cache:
         key = (name, ANY_TYPE if rtype is None else rtype)
         self._store(key, Entry(self.clock() + ttl, [copy.copy(soa)], negative=True))
 
-    def get(self, name: NameKey, rtype: int) -> Hit | None:
+    def get(self, name: NameKey, rtype: int, answer: bool = False) -> Hit | None:
         """What the cache knows of (name, rtype): its records, that it has none, or that the name does not
-        exist at all; None when it knows nothing current."""
+        exist at all; None when it knows nothing current. With `answer`, only what an authority answered:
+        referral data is not given to a client."""
         now = self.clock()
         for key, nx in (((name, ANY_TYPE), True), ((name, rtype), False)):
             entry = self._entries.get(key)
@@ -68,6 +76,8 @@ class Cache:
                 continue
             if entry.expires <= now:
                 del self._entries[key]
+                continue
+            if answer and entry.referral:
                 continue
             left = int(entry.expires - now)
             rrs = []

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import copy
 import logging
-from collections.abc import Generator
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass, field
 from random import Random
 from typing import TYPE_CHECKING
@@ -107,13 +107,13 @@ class Resolution:
         name = qname
         for _ in range(MAX_CNAME_CHAIN + 1):
             key = name_key(name)
-            hit = self.cache.get(key, qtype)
+            hit = self.cache.get(key, qtype, answer=True)
             if hit is not None:
                 if hit.negative:
                     return Outcome(RCODE.NXDOMAIN if hit.nxdomain else RCODE.NOERROR, chain, hit.rrs)
                 return Outcome(RCODE.NOERROR, chain + hit.rrs)
             if qtype != CNAME:
-                hit = self.cache.get(key, CNAME)
+                hit = self.cache.get(key, CNAME, answer=True)
                 if hit is not None and not hit.negative:
                     chain += hit.rrs
                     name = hit.rrs[0].rdata.label
@@ -128,9 +128,11 @@ class Resolution:
         return Outcome(RCODE.SERVFAIL, chain)  # a CNAME chain longer than any sane one: a loop
 
     def _iterate(self, name: DNSLabel, key: NameKey, qtype: int, depth: int) -> Generator[Query, bytes | None, _Found | None]:
-        zone, servers = self._closest(key)
+        for zone, servers in self._enclosing(key):
+            addresses = yield from self._addresses(servers, zone, depth)
+            if addresses:
+                break
         while True:
-            addresses = yield from self._addresses(servers, depth)
             referral = None
             for server in addresses:
                 if self.queries >= MAX_QUERIES:
@@ -149,16 +151,23 @@ class Resolution:
             if referral is None:
                 return None
             zone, servers = referral.zone, referral.servers
+            addresses = yield from self._addresses(servers, zone, depth)
 
-    def _closest(self, key: NameKey) -> tuple[NameKey, list[DNSLabel]]:
-        """The deepest enclosing zone whose name servers the cache holds; the root hints otherwise."""
+    def _enclosing(self, key: NameKey) -> Iterator[tuple[NameKey, list[DNSLabel]]]:
+        """The enclosing zones whose name servers the cache holds, deepest first, then the root hints: when
+        the servers of one cannot be reached, its parent's can be asked instead."""
         for i in range(len(key)):
             hit = self.cache.get(key[i:], NS)
             if hit is not None and not hit.negative:
-                return key[i:], [rr.rdata.label for rr in hit.rrs]
-        return (), list(self.hint_names)
+                yield key[i:], [rr.rdata.label for rr in hit.rrs]
+        yield (), list(self.hint_names)
 
-    def _addresses(self, servers: list[DNSLabel], depth: int) -> Generator[Query, bytes | None, list[str]]:
+    def _addresses(self, servers: list[DNSLabel], zone: NameKey,
+                   depth: int) -> Generator[Query, bytes | None, list[str]]:
+        """Addresses of a zone's servers: held in the cache or the hints, else found by resolving the
+        servers' names. A name inside the zone itself with no address held is left out: only its parent's
+        glue could give it, and asking the zone for it would need the address first (the caller falls back
+        to the parent's servers, which hold the answer or the glue)."""
         servers = list(servers)
         self.rng.shuffle(servers)
         known, missing = [], []
@@ -169,7 +178,7 @@ class Resolution:
                 known += [str(rr.rdata) for rr in hit.rrs]
             elif key in self.hints:
                 known += self.hints[key]
-            else:
+            elif not is_under(key, zone):
                 missing.append(ns)
         if known or depth >= MAX_DEPTH:
             return list(dict.fromkeys(known))
@@ -242,7 +251,7 @@ class Resolution:
         if len(cut) <= len(zone) or not is_under(cut, zone) or not is_under(key, cut):
             return LAME
         nss = [rr for rr in nss if name_key(rr.rname) == cut]
-        self.cache.put(cut, NS, nss)
+        self.cache.put(cut, NS, nss, referral=True)
         targets = {name_key(rr.rdata.label) for rr in nss}
         glue: dict[tuple[NameKey, int], list[RR]] = {}
         for rr in reply.ar:
@@ -250,7 +259,7 @@ class Resolution:
             if rr.rtype in (A, AAAA) and gkey in targets and is_under(gkey, zone):
                 glue.setdefault((gkey, rr.rtype), []).append(rr)
         for (gkey, rtype), rrs in glue.items():
-            self.cache.put(gkey, rtype, rrs)
+            self.cache.put(gkey, rtype, rrs, referral=True)
         return _Referral(cut, [rr.rdata.label for rr in nss])
 
     def _cache_rrsets(self, key: NameKey, rrs: list[RR]) -> None:

@@ -20,10 +20,23 @@ from dataclasses import dataclass
 from pathlib import Path
 from random import Random, SystemRandom
 
-from dnslib import EDNS0, QTYPE, RCODE, DNSLabel, DNSRecord
+from dnslib import QTYPE, RCODE, DNSLabel, DNSRecord
 
+from ..daemon import ConfigError, read_config
+from .badpackets import bad_packet
 from .cache import Cache
-from .message import EDNS_UDP, OPT, Malformed, edns, error_reply, fit, parse, reply_to, ttl_offsets, udp_limit
+from .message import (
+    EDNS_UDP,
+    Malformed,
+    edns_error,
+    error_reply,
+    error_to,
+    fit,
+    parse,
+    reply_to,
+    ttl_offsets,
+    udp_limit,
+)
 from .resolution import Outcome, Resolution
 from .zone import NS, A, NameKey, ZoneError, name_key
 
@@ -58,9 +71,11 @@ def load_hints(path: str | Path) -> tuple[list[DNSLabel], dict[NameKey, list[str
     from dnslib import ZoneParser
 
     try:
-        rrs = list(ZoneParser(Path(path).read_text()).parse())
-    except OSError as e:
-        raise ZoneError(f"cannot read root hints {path}: {e.strerror}") from None
+        text = read_config(path, "root hints")
+    except ConfigError as e:
+        raise ZoneError(str(e)) from None
+    try:
+        rrs = list(ZoneParser(text).parse())
     except Exception as e:
         raise ZoneError(f"{path}: cannot parse root hints: {e}") from None
     names = [rr.rdata.label for rr in rrs if rr.rtype == NS and not name_key(rr.rname)]
@@ -121,7 +136,8 @@ class Resolver:
             del self._memo[(tcp, data[2:])]
         try:
             query = parse(data)
-        except Malformed:
+        except Malformed as e:
+            bad_packet(client, str(e))
             return error_reply(data, RCODE.FORMERR)
         h = query.header
         if h.qr:
@@ -162,12 +178,11 @@ class Resolver:
 
     def _check(self, query: DNSRecord) -> DNSRecord | None:
         """A reply refusing what this resolver does not do, or None for a question it will resolve."""
+        bad_edns = edns_error(query)
+        if bad_edns is not None:
+            return error_to(query, bad_edns, ra=True, ceiling=self.udp_ceiling)
         reply = reply_to(query, ra=True, ceiling=self.udp_ceiling)
-        opt = edns(query)
-        if opt is not None and (opt.ttl >> 16) & 0xFF != 0:
-            reply.ar = [rr for rr in reply.ar if rr.rtype != OPT]
-            reply.add_ar(EDNS0(udp_len=self.udp_ceiling, ext_rcode=1))  # BADVERS (RFC 6891 section 6.1.3)
-        elif query.header.opcode != 0:
+        if query.header.opcode != 0:
             reply.header.rcode = RCODE.NOTIMP
         elif len(query.questions) != 1 or query.rr or query.auth:
             reply.header.rcode = RCODE.FORMERR

@@ -11,13 +11,20 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
+import struct
 from collections.abc import Awaitable, Callable
+
+from .badpackets import OneLineLog
 
 log = logging.getLogger("services.dns.server")
 
 Handler = Callable[[bytes, str, bool], "bytes | None | Awaitable[bytes | None]"]
-TCP_IDLE = 10.0
+TCP_IDLE = 10.0  # seconds a connection may wait for a message, or for its client to read a reply
 MAX_TCP_CLIENTS = 512
+MAX_TCP_PER_CLIENT = 16  # connections one address may hold at once
+WRITE_LIMIT = 1 << 18  # bytes of replies a client may leave unread before it is dropped
+_LINGER_0 = struct.pack("ii", 1, 0)  # SO_LINGER on, 0 s: close() sends a reset and drops what is queued
+handler_failed = OneLineLog(log, "handler failed on a query", logging.ERROR)  # a bug costs one query and one line, never the server
 
 
 class _UDP:
@@ -42,8 +49,8 @@ class _UDP:
                 continue
             try:
                 out = handler(data, addr[0], False)
-            except Exception:  # a bug must cost one query, never the server
-                log.exception("handler failed on a %d-byte datagram from %s", len(data), addr[0])
+            except Exception as e:
+                handler_failed(addr[0], f"{len(data)}-byte datagram: {e.__class__.__name__}: {e}")
                 continue
             if out is None:
                 continue
@@ -63,63 +70,93 @@ class _UDP:
     async def _later(self, pending: Awaitable[bytes | None], addr: tuple) -> None:
         try:
             out = await pending
-        except Exception:
-            log.exception("resolution for %s failed", addr[0])
+        except Exception as e:
+            handler_failed(addr[0], f"resolution: {e.__class__.__name__}: {e}")
             return
         if out is not None:
             self.send(out, addr)
 
 
 class _TCP:
-    def __init__(self, handler: Handler):
-        self.handler = handler
+    """The TCP side. A client may keep MAX_TCP_PER_CLIENT connections of the MAX_TCP_CLIENTS there are, so
+    one client cannot take them all; a client that stops reading is dropped once its replies have waited
+    `idle` seconds or fill WRITE_LIMIT bytes (a close that waited for it to read would keep its slot)."""
+
+    def __init__(self, handler: Handler, idle: float = TCP_IDLE):
+        self.handler, self.idle = handler, idle
         self.clients = 0
+        self.per_client: dict[str, int] = {}
 
     async def __call__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        peer = writer.get_extra_info("peername") or ("?", 0)
+        ip = (writer.get_extra_info("peername") or ("?", 0))[0]
+        if self.clients >= MAX_TCP_CLIENTS or self.per_client.get(ip, 0) >= MAX_TCP_PER_CLIENT:
+            _reset(writer)
+            return
         self.clients += 1
+        self.per_client[ip] = self.per_client.get(ip, 0) + 1
         tasks: set[asyncio.Task] = set()
         try:
-            if self.clients > MAX_TCP_CLIENTS:
-                return
             while True:
-                size = int.from_bytes(await asyncio.wait_for(reader.readexactly(2), TCP_IDLE), "big")
-                data = await asyncio.wait_for(reader.readexactly(size), TCP_IDLE)
+                size = int.from_bytes(await asyncio.wait_for(reader.readexactly(2), self.idle), "big")
+                data = await asyncio.wait_for(reader.readexactly(size), self.idle)
                 try:
-                    out = self.handler(data, peer[0], True)
-                except Exception:
-                    log.exception("handler failed on a %d-byte message from %s", size, peer[0])
+                    out = self.handler(data, ip, True)
+                except Exception as e:
+                    handler_failed(ip, f"{size}-byte message: {e.__class__.__name__}: {e}")
                     continue
                 if isinstance(out, bytes):
                     _send(writer, out)
                 elif out is not None:
-                    task = asyncio.ensure_future(self._later(out, writer))
+                    task = asyncio.ensure_future(self._later(out, writer, ip))
                     tasks.add(task)
                     task.add_done_callback(tasks.discard)
-                await writer.drain()
+                await asyncio.wait_for(writer.drain(), self.idle)
         except (asyncio.IncompleteReadError, TimeoutError, ConnectionError):
             pass
         finally:
-            if tasks:
-                await asyncio.wait(tasks, timeout=TCP_IDLE)
+            if tasks and not writer.is_closing():
+                await asyncio.wait(tasks, timeout=self.idle)
             self.clients -= 1
-            writer.close()
+            left = self.per_client.pop(ip) - 1
+            if left:
+                self.per_client[ip] = left
+            if writer.transport.get_write_buffer_size():
+                _reset(writer)  # replies it never read: do not wait for it to read them
+            else:
+                writer.close()
 
-    async def _later(self, pending: Awaitable[bytes | None], writer: asyncio.StreamWriter) -> None:
+    async def _later(self, pending: Awaitable[bytes | None], writer: asyncio.StreamWriter, ip: str) -> None:
         try:
             out = await pending
-        except Exception:
-            log.exception("resolution failed")
+        except Exception as e:
+            handler_failed(ip, f"resolution: {e.__class__.__name__}: {e}")
             return
-        if out is not None and not writer.is_closing():
-            _send(writer, out)
+        if out is None or writer.is_closing():
+            return
+        if writer.transport.get_write_buffer_size() > WRITE_LIMIT:
+            _reset(writer)  # it asks and does not read: this connection ends here
+            return
+        _send(writer, out)
+
+
+def _reset(writer: asyncio.StreamWriter) -> None:
+    """End a connection at once with a reset: a plain close would leave the replies queued in the kernel
+    for a client that does not read them, and the connection alive until it does."""
+    sock = writer.get_extra_info("socket")
+    if sock is not None:
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _LINGER_0)
+        except OSError:
+            pass
+    writer.transport.abort()
 
 
 def _send(writer: asyncio.StreamWriter, out: bytes) -> None:
     writer.write(len(out).to_bytes(2, "big") + out)
 
 
-async def serve(handler: Handler, host: str = "0.0.0.0", port: int = 53) -> tuple[socket.socket, asyncio.Server]:
+async def serve(handler: Handler, host: str = "0.0.0.0", port: int = 53,
+                tcp_idle: float = TCP_IDLE) -> tuple[socket.socket, asyncio.Server]:
     """Open the UDP socket and the TCP listener; the caller keeps the loop running, and closes both."""
     loop = asyncio.get_running_loop()
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
@@ -133,5 +170,5 @@ async def serve(handler: Handler, host: str = "0.0.0.0", port: int = 53) -> tupl
     sock.setblocking(False)
     udp = _UDP(sock, handler)
     loop.add_reader(sock.fileno(), udp.readable)
-    tcp = await asyncio.start_server(_TCP(handler), host, port, reuse_address=True)
+    tcp = await asyncio.start_server(_TCP(handler, tcp_idle), host, port, reuse_address=True)
     return sock, tcp

@@ -2,7 +2,8 @@
 
 Each UDP query leaves from a fresh socket on a random source port, connected to the server, so the kernel
 drops datagrams from anyone else and a spoofer must guess both the port and the random query id
-(RFC 5452). The reply must carry the query's id; anything else on the socket is ignored until the timeout.
+(RFC 5452). The reply must carry the query's id and its question; anything else on the socket (a decoy,
+a reply to something else) is ignored and the wait goes on until the timeout.
 """
 
 from __future__ import annotations
@@ -10,6 +11,8 @@ from __future__ import annotations
 import asyncio
 import socket
 from random import Random, SystemRandom
+
+from .message import answers
 
 _rng = SystemRandom()
 
@@ -47,7 +50,7 @@ async def _udp(server: str, port: int, wire: bytes, rng: Random) -> bytes:
         await loop.sock_sendall(sock, wire)
         while True:
             data = await loop.sock_recv(sock, 65535)
-            if data[:2] == wire[:2]:
+            if answers(wire, data):
                 return data
     finally:
         sock.close()
@@ -61,7 +64,7 @@ async def _tcp(server: str, port: int, wire: bytes) -> bytes:
         while True:
             size = int.from_bytes(await reader.readexactly(2), "big")
             data = await reader.readexactly(size)
-            if data[:2] == wire[:2]:
+            if answers(wire, data):
                 return data
     finally:
         writer.close()

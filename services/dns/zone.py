@@ -11,13 +11,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from dnslib import QTYPE, RR, DNSLabel, ZoneParser
+from dnslib import QTYPE, RR, DNSBuffer, DNSLabel, ZoneParser
+
+from ..daemon import ConfigError, read_config
 
 NameKey = tuple[bytes, ...]
 SOA, NS, CNAME, A, AAAA, MX = QTYPE.SOA, QTYPE.NS, QTYPE.CNAME, QTYPE.A, QTYPE.AAAA, QTYPE.MX
 
 
-class ZoneError(ValueError):
+class ZoneError(ConfigError):
     """A zone file that cannot be served; the message names the file and what is wrong."""
 
 
@@ -74,6 +76,10 @@ def parse_zone(text: str, source: str = "<zone>", origin: str = "") -> Zone:
     for rr in rrs:
         if not is_under(name_key(rr.rname), zone.key):
             raise ZoneError(f"{source}: {rr.rname} is outside the zone {zone.origin}")
+        try:  # a label over 63 bytes or a name over 255 parses, but no reply holding it could be sent
+            rr.pack(DNSBuffer())
+        except Exception as e:
+            raise ZoneError(f"{source}: {str(rr.rname)[:80]}: {e.__class__.__name__}: {str(e)[:120]}") from None
         zone.add(rr)
     if not zone.rrset(zone.key, NS):
         raise ZoneError(f"{source}: the zone {zone.origin} has no NS record at its apex")
@@ -86,9 +92,8 @@ def parse_zone(text: str, source: str = "<zone>", origin: str = "") -> Zone:
 
 
 def load_zone(path: str | Path) -> Zone:
-    path = Path(path)
     try:
-        text = path.read_text()
-    except OSError as e:
-        raise ZoneError(f"cannot read zone file {path}: {e.strerror}") from None
+        text = read_config(path, "zone file")
+    except ConfigError as e:
+        raise ZoneError(str(e)) from None
     return parse_zone(text, source=str(path))
