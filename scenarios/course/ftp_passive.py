@@ -29,9 +29,12 @@ def run(ctx) -> None:
             Says("client", "USER anonymous"), Says("server", "331"),
             Says("client", "PASS ", skip=True), Says("server", "230"),
             Says("client", "PASV", skip=True), Says("server", f"227 Entering Passive Mode ({ftp.ip.replace('.', ',')},"),
-            Says("client", f"RETR {FILE}"), Says("server", "150"),
+            # The client connects to the passive port before it sends RETR: the server's preliminary reply
+            # is 125 when that connection was already accepted, 150 when it was still on its way (RFC 959).
+            Says("client", f"RETR {FILE}"), Says("server", "1"),
             Says("server", "226"),
-        ], "PASV is answered with 227 and the server's address and port; RETR with 150, then 226",
+        ], "PASV is answered with 227 and the server's address and port; RETR with a preliminary reply "
+           "(125 or 150), then 226",
             after="login"),
         DataConnection("servers", client, ftp, "passive", CONTENT,
                        "passive mode: the client opens the data connection to the port the 227 named; the file "
