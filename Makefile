@@ -10,7 +10,8 @@ PY := $(VENV)/bin/python
 
 # Debian packages: the lab engine, the tools students use inside nodes, and the peers tests compare with.
 APT_PACKAGES := iproute2 util-linux procps psmisc iptables nftables tcpdump iputils-ping traceroute dnsutils \
-	graphviz busybox isc-dhcp-client curl telnet lftp netcat-openbsd dnsperf dnsmasq-base kea-admin kea-dhcp4-server \
+	graphviz busybox isc-dhcp-client curl telnet inetutils-telnetd openssh-client openssh-server sshpass lftp wget vsftpd netcat-openbsd dnsperf dnsmasq-base kea-admin kea-dhcp4-server \
+	apache2-utils wrk squid nginx-light \
 	mininet bridge-utils python3-venv
 
 # The docker backend's extra needs: docker.io is installed by `make docker-setup` only where no engine
