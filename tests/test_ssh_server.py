@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import io
 import os
+import re
 import sys
 import time
 from collections.abc import Iterator
@@ -141,11 +142,13 @@ def test_a_client_that_vanishes_leaves_no_process_behind(ssh_server):
     c = client(ssh_server[0])
     chan = c.invoke_shell()
     read_until(chan, f"alice@{NODE}:".encode())
+    # The terminal echoes what is typed: the numbers are read from the output only, never the echo.
     chan.send(b"echo pid=$$; sleep 300 & echo job=$!\r")
-    out = read_until(chan, b"job=")
-    out += read_until(chan, b"\r\n")
-    shell = int(out.split(b"pid=")[-1].split(b"\r")[0])
-    job = int(out.split(b"job=")[-1].split(b"\r")[0])
+    got, deadline = b"", time.monotonic() + 10
+    while not (m := re.search(rb"pid=(\d+).*job=(\d+)\r?\n", got, re.S)):
+        assert time.monotonic() < deadline, f"no pid and job in {got[-500:]!r}"
+        got += chan.recv(65536)
+    shell, job = int(m.group(1)), int(m.group(2))
     assert alive(shell) and alive(job)
     c.get_transport().sock.close()  # gone without a goodbye
     c.close()
