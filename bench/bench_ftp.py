@@ -73,7 +73,9 @@ def start(name: str, d: Path, cpu: int | None) -> tuple[subprocess.Popen, str]:
         shutil.chown(root / "up", "ftp")
         os.link(d / "big.bin", root / "big.bin")
         conf = d / "vsftpd.conf"
+        (d / "vsftpd-empty").mkdir()  # its own chroot folder: the package's exists only where systemd-tmpfiles ran
         conf.write_text(f"listen=YES\nlisten_ipv6=NO\nlisten_address={host}\nlisten_port={PORT}\nbackground=NO\n"
+                        f"secure_chroot_dir={d / 'vsftpd-empty'}\n"
                         f"anonymous_enable=YES\nno_anon_password=YES\nlocal_enable=NO\nwrite_enable=YES\n"
                         f"anon_upload_enable=YES\nanon_other_write_enable=YES\nanon_root={root}\n"
                         f"allow_writeable_chroot=YES\nseccomp_sandbox=NO\nxferlog_enable=NO\n"

@@ -142,7 +142,11 @@ def vsftpd_server(root: Path, host: str, port: int, log: Path, passive: str = "4
     (root / "up").mkdir(parents=True, exist_ok=True)
     shutil.chown(root / "up", "ftp")
     conf = root.parent / f"vsftpd-{port}.conf"
+    # its own empty chroot folder: the package's /var/run/vsftpd/empty exists only where systemd-tmpfiles ran
+    empty = root.parent / f"vsftpd-{port}-empty"
+    empty.mkdir(exist_ok=True)
     conf.write_text(f"listen=YES\nlisten_ipv6=NO\nlisten_address={host}\nlisten_port={port}\nbackground=NO\n"
+                    f"secure_chroot_dir={empty}\n"
                     f"anonymous_enable=YES\nno_anon_password=YES\nlocal_enable=NO\nwrite_enable=YES\n"
                     f"anon_upload_enable=YES\nanon_other_write_enable=YES\nanon_umask=022\nanon_root={root}\n"
                     f"allow_writeable_chroot=YES\nseccomp_sandbox=NO\nxferlog_enable=NO\n"
