@@ -84,3 +84,94 @@ def test_a_capture_that_dies_early_says_so(running, tmp_path: Path):
     with running.capture("lan1", tmp_path / "lives.pcap") as whole:
         pass
     assert not whole.ended_early
+
+
+# `wirelab capture`, as a user runs it: Ctrl-C keeps everything that was on the wire --------------------
+
+def _cli_capture(running, tmp_path: Path, write: str, env: dict[str, str] | None = None) -> tuple[bytes, str]:
+    """`wirelab capture LAB lan1 -w WRITE`, a ping from a to b, Ctrl-C 0.3 s later: (stdout, stderr)."""
+    import os
+    import signal
+    import subprocess
+    import threading
+    import time
+
+    from conftest import wirelab_exe
+
+    proc = subprocess.Popen([wirelab_exe(), "capture", running.name, "lan1", "-w", write, "-f", "icmp"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True,
+                            env={**os.environ, **(env or {})})
+    stdout: list[bytes] = []
+    reader = threading.Thread(target=lambda: stdout.append(proc.stdout.read()), daemon=True)
+    reader.start()
+    said = b""
+    while b"listening on" not in said:  # tcpdump's own word that it is capturing
+        line = proc.stderr.readline()
+        assert line, f"capture ended before it listened: {said.decode()}"
+        said += line
+    running.run("a", ["ping", "-c1", "-W2", running.address("b")], check=True)
+    time.sleep(0.3)  # the ping's last frame left 0.3 s before Ctrl-C, as in the report
+    os.killpg(proc.pid, signal.SIGINT)  # what the terminal does on Ctrl-C: the whole foreground group
+    rest = proc.stderr.read()
+    assert proc.wait(10) == 0, (said + rest).decode()
+    reader.join(5)
+    return stdout[0], (said + rest).decode()
+
+
+def _icmp_types(pcap: bytes) -> list[str]:
+    import io
+
+    import scapy.layers.all  # noqa: F401
+    from scapy.utils import PcapReader
+
+    return [p.sprintf("%ICMP.type%") for p in PcapReader(io.BytesIO(pcap)) if p.haslayer("ICMP")]
+
+
+def test_cli_capture_to_a_file_keeps_the_last_packets_and_belongs_to_the_caller(running, tmp_path: Path):
+    path = tmp_path / "last.pcap"
+    _, said = _cli_capture(running, tmp_path, str(path), env={"SUDO_UID": "4242", "SUDO_GID": "4343"})
+    assert _icmp_types(path.read_bytes()) == ["echo-request", "echo-reply"], said
+    assert "2 packets captured" in said
+    st = path.stat()
+    assert (st.st_uid, st.st_gid) == (4242, 4343)  # the user who ran sudo, not tcpdump's own user
+
+
+def test_cli_capture_to_stdout_keeps_the_last_packets(running, tmp_path: Path):
+    pcap, said = _cli_capture(running, tmp_path, "-")
+    assert _icmp_types(pcap) == ["echo-request", "echo-reply"], said
+
+
+RATED = textwrap.dedent("""
+    name: sc-capture-rate
+    segments:
+      lan: {subnet: 10.67.0.0/24, rate: 1mbit}
+    nodes:
+      a: {interfaces: [lan]}
+      b: {interfaces: [lan]}
+      c: {interfaces: [lan]}
+""")
+_BLAST = ("import socket,time\ns=socket.socket(2,2);n=0;end=time.time()+1.0\n"
+          "while time.time()<end:\n  s.sendto(b'x'*1000,('{dst}',9999));n+=1\nprint(n)\n")
+
+
+def test_a_rated_segment_capture_shows_what_entered_the_bridge_not_what_each_host_got(lab_up, tmp_path: Path):
+    """What the README says of captures on a rated segment: two hosts send b 1 Mbit/s each for a second
+    over b's 1 Mbit/s link. The bridge sees both in full; b gets about half; what a's own shaper drops
+    (a sends far faster than 1 Mbit/s) is seen nowhere."""
+    import subprocess
+
+    running = lab_up(RATED)
+    dst = running.address("b")
+    udp = "udp port 9999"
+    with Capture(running, "lan", tmp_path / "bridge.pcap", filter=udp) as bridge, \
+            Capture(running, "lan", tmp_path / "a.pcap", filter=udp, node="a") as at_a, \
+            Capture(running, "lan", tmp_path / "b.pcap", filter=udp, node="b") as at_b:
+        senders = [running.popen(n, ["python3", "-c", _BLAST.format(dst=dst)], stdout=subprocess.PIPE, text=True)
+                   for n in ("a", "c")]
+        written_by_a = int(senders[0].communicate(timeout=30)[0])
+        senders[1].communicate(timeout=30)
+    on_bridge, left_a, reached_b = bridge.packets(), at_a.packets(), at_b.packets()
+    from_a = [p for p in on_bridge if p["IP"].src == running.address("a")]
+    assert len(from_a) == len(left_a)  # what left a's shaper is what entered the bridge, frame for frame
+    assert written_by_a > 10 * len(left_a)  # the rest a's own shaper dropped: in no capture at all
+    assert 0 < len(reached_b) < 0.8 * len(on_bridge)  # b's shaper dropped frames the bridge capture shows

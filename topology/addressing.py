@@ -9,7 +9,7 @@ import ipaddress
 from collections import deque
 from collections.abc import Callable
 
-from .model import Lab, Node, Route
+from .model import Interface, Lab, Node, Route
 
 Fail = Callable[[tuple, str], None]
 
@@ -33,31 +33,51 @@ def _assign_macs(lab: Lab) -> None:
 
 
 def _assign_addresses(lab: Lab, fail: Fail) -> None:
-    seen: dict[ipaddress.IPv4Address, str] = {}
+    seen: dict[int, str] = {}
     for node in lab.nodes.values():
         for iface in node.interfaces:
             if iface.address:
-                if iface.address.ip in seen:
+                ip = int(iface.address.ip)
+                if ip in seen:
                     fail(("nodes", node.name, "interfaces", iface.index, "address"),
-                         f"node {node.name}: address {iface.address.ip} is already used by {seen[iface.address.ip]}")
-                seen[iface.address.ip] = node.name
+                         f"node {node.name}: address {iface.address.ip} is already used by {seen[ip]}")
+                seen[ip] = node.name
+    members = _members(lab)
     for seg in lab.segments.values():
-        members = [(n, i) for n, i in lab.members(seg.name) if i.address is None and not i.dhcp]
+        todo = [(n, i) for n, i in members[seg.name] if i.address is None and not i.dhcp]
         # Routers take the lowest free addresses (the familiar .1); hosts start at the 10th when there is room.
-        members.sort(key=lambda m: (not m[0].is_router, m[0].index))
-        hosts = list(seg.subnet.hosts())
-        host_start = 9 if len(hosts) > 40 else 0
-        for node, iface in members:
+        todo.sort(key=lambda m: (not m[0].is_router, m[0].index))
+        first, count = int(seg.subnet.network_address) + 1, seg.subnet.num_addresses - 2
+        host_start = 9 if count > 40 else 0
+        # Each search starts at 0 (routers) or host_start (hosts) and takes the first free address,
+        # going round the subnet. Addresses are only ever taken, so a search can go on from where the
+        # last one from the same start stopped: each address is looked at once, not once per node.
+        tried = {0: 0, host_start: 0}  # start -> how many addresses from it are known to be taken
+        for node, iface in todo:
             start = 0 if node.is_router else host_start
-            free = next((a for a in hosts[start:] + hosts[:start] if a not in seen), None)
-            if free is None:
+            k = tried[start]
+            while k < count and first + (start + k) % count in seen:
+                k += 1
+            tried[start] = k
+            if k == count:
                 fail(("nodes", node.name, "interfaces", iface.index),
                      f"segment {seg.name}: subnet {seg.subnet} has no free address left for {node.name}; use a larger subnet")
-            iface.address = ipaddress.IPv4Interface(f"{free}/{seg.subnet.prefixlen}")
+            free = first + (start + k) % count
+            iface.address = ipaddress.IPv4Interface((free, seg.subnet.prefixlen))
             seen[free] = node.name
 
 
+def _members(lab: Lab) -> dict[str, list[tuple[Node, Interface]]]:
+    """Each segment's (node, interface) pairs in node order: Lab.members for every segment at once."""
+    out: dict[str, list[tuple[Node, Interface]]] = {name: [] for name in lab.segments}
+    for node in lab.nodes.values():
+        for iface in node.interfaces:
+            out[iface.segment].append((node, iface))
+    return out
+
+
 def _resolve_gateways(lab: Lab, fail: Fail) -> None:
+    first_router = {seg: next((n for n, _ in pairs if n.is_router), None) for seg, pairs in _members(lab).items()}
     for node in lab.nodes.values():
         path = ("nodes", node.name, "gateway")
         ref = node.gateway_ref
@@ -66,11 +86,13 @@ def _resolve_gateways(lab: Lab, fail: Fail) -> None:
                 continue
             static = [i for i in node.interfaces if not i.dhcp]
             for iface in static:
-                router = next((n for n, _ in lab.members(iface.segment) if n.is_router and n is not node), None)
+                router = first_router[iface.segment]
                 if router:
                     node.gateway = lab.address_of(router.name, iface.segment)
                     break
             continue
+        if ref == node.name:
+            fail(path, f"node {node.name}: a node cannot be its own gateway; name a router on one of its segments")
         if ref in lab.nodes:
             gw = lab.nodes[ref]
             shared = [i.segment for i in node.interfaces if gw.interface_on(i.segment)]
@@ -86,6 +108,8 @@ def _resolve_gateways(lab: Lab, fail: Fail) -> None:
             fail(path, f"node {node.name}: gateway {ref!r} is neither a node of this lab nor an IPv4 address")
         if not _on_link(node, addr, lab):
             fail(path, f"node {node.name}: gateway {addr} is not on any of its segments")
+        if any(i.address and i.address.ip == addr for i in node.interfaces):
+            fail(path, f"node {node.name}: gateway {addr} is its own address; give a router's address")
         node.gateway = addr
 
 
@@ -94,11 +118,20 @@ def _on_link(node: Node, addr: ipaddress.IPv4Address, lab: Lab) -> bool:
 
 
 def _check_routes(lab: Lab, fail: Fail) -> None:
+    # The kernel keeps one route per destination: a second one to the same place fails `up`.
     for node in lab.nodes.values():
+        taken = {lab.segments[i.segment].subnet: "a segment it is on" for i in node.interfaces}
+        if node.gateway_ref is not None or node.gateway is not None:
+            taken[ipaddress.IPv4Network("0.0.0.0/0")] = "its gateway"
         for idx, r in enumerate(node.routes):
+            path = ("nodes", node.name, "routes", idx)
             if not _on_link(node, r.via, lab):
-                fail(("nodes", node.name, "routes", idx, "via"),
+                fail(path + ("via",),
                      f"node {node.name}: route to {r.to} via {r.via}, which is not on any of its segments")
+            if r.to in taken:
+                fail(path + ("to",), f"node {node.name}: a route to {r.to} is already there ({taken[r.to]}); "
+                                     f"remove this one")
+            taken[r.to] = f"route {idx + 1}"
 
 
 def _route_routers(lab: Lab) -> None:
@@ -107,6 +140,7 @@ def _route_routers(lab: Lab) -> None:
     Routes written in the lab file win; this only fills the gaps, like a converged routing protocol would.
     """
     routers = lab.routers()
+    routers_on = {seg: [(n, i) for n, i in pairs if n.is_router] for seg, pairs in _members(lab).items()}
     for router in routers:
         written = {r.to for r in router.routes}
         direct = {lab.segments[i.segment].subnet for i in router.interfaces}
@@ -119,8 +153,8 @@ def _route_routers(lab: Lab) -> None:
             current = lab.nodes[name]
             for iface in current.interfaces:
                 reach.setdefault(iface.segment, first_hop)
-                for peer, peer_if in lab.members(iface.segment):
-                    if not peer.is_router or peer.name in visited or peer_if.address is None:
+                for peer, peer_if in routers_on[iface.segment]:
+                    if peer.name in visited or peer_if.address is None:
                         continue
                     visited.add(peer.name)
                     queue.append((peer.name, first_hop or peer_if.address.ip))

@@ -15,6 +15,7 @@ Adding a backend is a new package with a `Backend` subclass and one entry point:
 
 from __future__ import annotations
 
+import subprocess
 import sys
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
@@ -103,6 +104,11 @@ class Backend(ABC):
     def listening(self, state: LabState, node: str, handle: int | None = None) -> set[tuple[str, int]]:
         """The ("tcp"|"udp", port) sockets listening on node; with handle, only those held by that
         command or the processes it started (another service on the same port does not count)."""
+
+    @abstractmethod
+    def interrupt(self, state: LabState, proc: subprocess.Popen, sig: int) -> None:
+        """Signal a command started from node_argv or segment_argv (the caller's child, in a session of
+        its own: a capture's tcpdump) and whatever it forked to run in the node. Ended already: no error."""
 
     @abstractmethod
     def read_file(self, state: LabState, node: str, path: str) -> bytes | None:

@@ -8,6 +8,8 @@ tcpdump does the capturing. It writes pcap to its stdout, which goes straight in
 works the same whichever backend runs it (a local namespace or `docker exec`), and no privilege drop
 of tcpdump's can stop it writing the file. Readiness is tcpdump's own "listening on" line, never a
 sleep; stopping waits for the file to stop growing, then sends SIGINT so the pcap ends cleanly.
+The file is made here, so it belongs to whoever asked (under sudo: the user who ran sudo).
+`live` is `wirelab capture`: the same tcpdump, until Ctrl-C, with every packet before it kept.
 Nothing here knows any protocol: decoding is scapy's.
 """
 
@@ -68,6 +70,7 @@ class Capture:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         argv = self._argv()
         with open(self.path, "wb") as out:
+            _give_to_caller(self.path)
             kw = dict(stdout=out, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, start_new_session=True)
             if self.node is None:
                 self.proc = self.running.segment_popen(self.segment, argv, **kw)
@@ -121,10 +124,7 @@ class Capture:
 
     def _signal(self, sig: int) -> None:
         assert self.proc
-        try:
-            os.killpg(self.proc.pid, sig)
-        except ProcessLookupError:
-            pass
+        self.running.interrupt(self.proc, sig)
 
     def _kill(self) -> None:
         if self.proc and self.proc.poll() is None:
@@ -156,3 +156,52 @@ class Capture:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def live(running: RunningLab, segment: str, write: str | None = None, filter: str = "",
+         count: int | None = None) -> int:
+    """`wirelab capture`: tcpdump on a segment until Ctrl-C (or `count` packets); its exit status.
+
+    write None prints one line a packet; "-" streams pcap to standard output (`| wireshark -k -i -`);
+    a path gets the pcap, in a file this process makes and gives to the user who ran `sudo` (tcpdump
+    only ever writes its standard output, so its own privilege drop cannot leave the file to it).
+    Every packet tcpdump has seen is in the output at the end: --immediate-mode hands each packet to
+    tcpdump as it arrives (without it, they wait up to a second in the kernel's ring and are lost at
+    Ctrl-C), -U writes each one out at once, and Ctrl-C here reaches tcpdump as SIGINT, which ends it
+    cleanly (pcap complete, counts on stderr) before this returns.
+    """
+    argv = ["tcpdump", "-i", running.bridge(segment), "--immediate-mode", "-U"]
+    argv += ["-c", str(count)] if count else []
+    argv += ["-l", "-n", "-e"] if write is None else ["-s", "0", "-w", "-"]
+    argv += [filter] if filter else []
+    out = None
+    if write not in (None, "-"):
+        path = Path(write)
+        try:
+            out = open(path, "wb")
+        except OSError as e:
+            raise WirelabError(f"cannot write {write}: {e.strerror}") from None
+        _give_to_caller(path)
+    # Its own session: the terminal's Ctrl-C reaches only this process, which passes it on and then
+    # waits for tcpdump to finish writing, rather than leaving it behind mid-packet.
+    proc = running.segment_popen(segment, argv, stdout=out, stdin=subprocess.DEVNULL, start_new_session=True)
+    if out is not None:
+        out.close()
+
+    def forward(signum: int, frame: object) -> None:
+        running.interrupt(proc, signal.SIGINT)
+
+    old = {sig: signal.signal(sig, forward) for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
+    try:
+        status = proc.wait()
+        return status if status >= 0 else 128 - status  # killed by a signal: the shell's way of saying so
+    finally:
+        for sig, handler in old.items():
+            signal.signal(sig, handler)
+
+
+def _give_to_caller(path: Path) -> None:
+    """Under sudo, the file belongs to the user who asked for it, not to root."""
+    uid, gid = os.environ.get("SUDO_UID"), os.environ.get("SUDO_GID")
+    if os.geteuid() == 0 and uid and uid.isdigit():
+        os.chown(path, int(uid), int(gid) if gid and gid.isdigit() else -1)

@@ -11,9 +11,9 @@ from .errors import WirelabError
 def to_dot(lab: dict) -> str:
     """lab is Lab.to_dict() (or a running lab's record, with the addresses it was given)."""
     out = [
-        f'graph "{lab["name"]}" {{',
+        f'graph "{_esc(lab["name"])}" {{',
         '  graph [layout=neato, overlap=false, splines=true, sep="+12", fontname="Helvetica", '
-        f'label="{lab["name"]}: {_esc(lab.get("description", ""))}", labelloc=t];',
+        f'label="{_esc(lab["name"])}: {_esc(lab.get("description", ""))}", labelloc=t];',
         '  node [fontname="Helvetica", fontsize=11]; edge [fontname="Helvetica", fontsize=9, color="#555555"];',
     ]
     for name, seg in lab["segments"].items():
@@ -51,4 +51,6 @@ def to_svg(dot: str) -> str:
 
 
 def _esc(s: str) -> str:
-    return s.replace('"', '\\"')
+    """Text for inside a DOT label's quotes: a backslash or quote of the text's own must not end the label."""
+    s = s.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+    return "".join(c for c in s if c.isprintable())

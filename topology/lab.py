@@ -126,6 +126,10 @@ class RunningLab:
     def segment_popen(self, segment: str, argv: list[str], **kw) -> subprocess.Popen:
         return subprocess.Popen(self.backend.segment_argv(self.state, segment, argv), **kw)
 
+    def interrupt(self, proc: subprocess.Popen, sig: int = signal.SIGINT) -> None:
+        """Signal a command started with popen or segment_popen (start_new_session=True) and what it forked."""
+        self.backend.interrupt(self.state, proc, sig)
+
     def bridge(self, segment: str) -> str:
         return self.backend.bridge(self.state, segment)
 

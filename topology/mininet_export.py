@@ -9,7 +9,6 @@ lab's services (DNS, DHCP, ...) are wirelab's own and are not part of the script
 
 from __future__ import annotations
 
-from .backends.fabric import _bits
 from .model import Lab
 
 HEADER = '''#!/usr/bin/env python3
@@ -88,7 +87,7 @@ def to_mininet(lab: Lab) -> str:
         for iface in node.interfaces:
             seg = lab.segments[iface.segment]
             sw, port = f"s{seg.index + 1}", f"s{seg.index + 1}-{node.index}-{iface.index}"
-            rate = f", cls=TCLink, bw={_bits(str(seg.rate)) / 1e6:g}" if seg.rate else ", cls=Link"
+            rate = f", cls=TCLink, bw={seg.rate.mbit:g}" if seg.rate else ", cls=Link"
             build.append(f"        self.addLink({node.name!r}, {sw!r}, intfName1={iface.name!r}, "
                          f"intfName2={port!r}, addr1={iface.mac!r}{rate})")
             conf.append(f"    net.get({sw!r}).cmd('ip link set dev {port} mtu {seg.mtu} up')")

@@ -10,6 +10,8 @@ import ipaddress
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .linksettings import Delay, Rate
+
 IPv4Interface = ipaddress.IPv4Interface
 IPv4Network = ipaddress.IPv4Network
 IPv4Address = ipaddress.IPv4Address
@@ -23,9 +25,9 @@ class Segment:
     subnet: IPv4Network
     kind: str = "switch"  # "switch" learns addresses; "hub" floods every frame to every port
     mtu: int = 1500
-    rate: str | None = None  # e.g. "10mbit": a token bucket on every port of the segment
-    delay: str | None = None  # needs sch_netem in the kernel
-    loss: float | None = None  # percent, needs sch_netem in the kernel
+    rate: Rate | None = None  # each host's own link at this rate, in each direction
+    delay: Delay | None = None  # needs sch_netem in the kernel
+    loss: float | None = None  # percent, each frame towards each receiver
     index: int = 0
 
 
@@ -65,6 +67,7 @@ class Node:
     routes: list[Route] = field(default_factory=list)
     services: list[ServiceRef] = field(default_factory=list)
     index: int = 0
+    host: str | None = None  # the swarm host to place it on (other backends: one host, ignored)
 
     @property
     def is_router(self) -> bool:
@@ -121,8 +124,8 @@ class Lab:
                     "kind": s.kind,
                     "subnet": str(s.subnet),
                     "mtu": s.mtu,
-                    "rate": s.rate,
-                    "delay": s.delay,
+                    "rate": str(s.rate) if s.rate else None,
+                    "delay": str(s.delay) if s.delay else None,
                     "loss": s.loss,
                 }
                 for s in self.segments.values()
@@ -142,6 +145,7 @@ class Lab:
                     "gateway": str(n.gateway) if n.gateway else None,
                     "routes": [{"to": str(r.to), "via": str(r.via), "auto": r.auto} for r in n.routes],
                     "services": [{"name": s.name, "args": s.args, "restart": s.restart} for s in n.services],
+                    "host": n.host,
                 }
                 for n in self.nodes.values()
             },
@@ -152,12 +156,14 @@ class Lab:
         """The model again from `to_dict`'s view (the lab record): no re-validation, it was checked."""
         segments = {
             name: Segment(name=name, subnet=IPv4Network(sd["subnet"]), kind=sd["kind"], mtu=sd["mtu"],
-                          rate=sd.get("rate"), delay=sd.get("delay"), loss=sd.get("loss"), index=idx)
+                          rate=Rate.parse(sd["rate"]) if sd.get("rate") else None,
+                          delay=Delay.parse(sd["delay"]) if sd.get("delay") else None,
+                          loss=sd.get("loss"), index=idx)
             for idx, (name, sd) in enumerate(d["segments"].items())
         }
         nodes = {}
         for nidx, (name, nd) in enumerate(d["nodes"].items()):
-            node = Node(name=name, kind=nd["kind"], index=nidx,
+            node = Node(name=name, kind=nd["kind"], index=nidx, host=nd.get("host"),
                         gateway=IPv4Address(nd["gateway"]) if nd.get("gateway") else None,
                         routes=[Route(IPv4Network(r["to"]), IPv4Address(r["via"]), r.get("auto", False))
                                 for r in nd.get("routes", [])],

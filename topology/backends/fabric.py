@@ -16,6 +16,7 @@ from ..model import Interface, Lab, Node, Segment
 from ..progress import Progress
 from .kernel import KernelError, in_netns, parallel, run_batch, write_sysctls
 
+LOSS_SCALE = 1_000_000  # loss is drawn in millionths: 0.0001% is the finest a lab file can ask for
 FABRIC_SYSCTLS = {
     "net.ipv6.conf.all.disable_ipv6": "1",
     "net.ipv6.conf.default.disable_ipv6": "1",
@@ -29,10 +30,14 @@ def fabric_ns(lab_hash: str) -> str:
     return f"wl{lab_hash}_fabric"  # '_' never appears in a node name, so this cannot clash with one
 
 
-def port_name(node: Node, iface: Interface) -> str:
-    """The bridge port of a node's interface: `client1-eth0` when it fits in 15 characters."""
+def port_name(lab: Lab, node: Node, iface: Interface) -> str:
+    """The bridge port of a node's interface: `client1-eth0` when it fits in 15 characters.
+
+    Ports and bridges share the fabric's namespace: a name that is also a segment's (a segment may be
+    called `a-eth0`) falls back to `p<node>_<interface>`, and no node, segment or interface has a `_`.
+    """
     name = f"{node.name}-{iface.name}"
-    return name if len(name) <= 15 else f"p{node.index}e{iface.index}"
+    return name if len(name) <= 15 and name not in lab.segments else f"p{node.index}_{iface.index}"
 
 
 def prepare(ns: str) -> None:
@@ -50,7 +55,7 @@ def veth_lines(lab: Lab, node_ns: dict[str, str], fabric: str) -> list[str]:
             mtu = lab.segments[iface.segment].mtu
             lines.append(
                 f"link add name {iface.name} netns {node_ns[node.name]} address {iface.mac} mtu {mtu} "
-                f"type veth peer name {port_name(node, iface)} netns {fabric} mtu {mtu}"
+                f"type veth peer name {port_name(lab, node, iface)} netns {fabric} mtu {mtu}"
             )
     return lines
 
@@ -66,16 +71,16 @@ def configure(lab: Lab, fabric: str) -> None:
     for node in lab.nodes.values():
         for iface in node.interfaces:
             seg = lab.segments[iface.segment]
-            port = port_name(node, iface)
+            port = port_name(lab, node, iface)
             links.append(f"link set {port} master {seg.name}")
             if seg.kind == "hub":
                 links.append(f"link set dev {port} type bridge_slave learning off flood on")
             links.append(f"link set {port} up")
             if seg.delay:
                 # Delay on the port toward each receiver: every frame crossing the segment waits once.
-                tcs.append(f"qdisc add dev {port} root handle 1: netem delay {seg.delay}")
+                tcs.append(f"qdisc add dev {port} root handle 1: netem delay {seg.delay.microseconds}us")
                 if seg.rate:
-                    tcs.append(rate_line(port, seg).replace("root", "parent 1: handle 2:"))
+                    tcs.append(rate_line(port, seg, parent="parent 1: handle 2:"))
             elif seg.rate:
                 tcs.append(rate_line(port, seg))
     run_batch("ip", links, netns=fabric)
@@ -100,25 +105,19 @@ def loss_rules(lab: Lab) -> str:
         return ""
     lines = ["table bridge wirelab {", "  chain forward {", "    type filter hook forward priority 0; policy accept;"]
     for seg in lossy:
-        chance = round(seg.loss * 100)  # in 1/10000
-        draw = f"numgen random mod 10000 < {chance} " if chance < 10000 else ""
-        ports = ", ".join(f'"{port_name(n, i)}"' for n, i in lab.members(seg.name))
+        chance = round((seg.loss or 0) * LOSS_SCALE / 100)
+        draw = f"numgen random mod {LOSS_SCALE} < {chance} " if chance < LOSS_SCALE else ""
+        ports = ", ".join(f'"{port_name(lab, n, i)}"' for n, i in lab.members(seg.name))
         lines.append(f"    oifname {{ {ports} }} {draw}counter drop")
     return "\n".join(lines + ["  }", "}"]) + "\n"
 
 
-def rate_line(dev: str, seg: Segment) -> str:
+def rate_line(dev: str, seg: Segment, parent: str = "root") -> str:
     """A token bucket: the link's rate in this direction, with a 10 ms burst (at least one full frame)."""
-    bits = _bits(seg.rate or "0bit")
-    burst = max(seg.mtu + 64, int(bits / 8 / 100))
-    return f"qdisc add dev {dev} root tbf rate {seg.rate} burst {burst} latency 50ms"
-
-
-def _bits(rate: str) -> float:
-    for unit, mult in (("gbit", 1e9), ("mbit", 1e6), ("kbit", 1e3), ("bit", 1)):
-        if rate.endswith(unit):
-            return float(rate[: -len(unit)]) * mult
-    raise ValueError(rate)
+    assert seg.rate is not None
+    bits = seg.rate.bits_per_second
+    burst = max(seg.mtu + 64, bits // 8 // 100)
+    return f"qdisc add dev {dev} {parent} tbf rate {bits}bit burst {burst} latency 50ms"
 
 
 def node_lines(lab: Lab, node: Node) -> tuple[list[str], list[str]]:

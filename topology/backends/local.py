@@ -132,6 +132,14 @@ class LocalBackend(Backend):
                 found.add((f[0], int(f[4].rsplit(":", 1)[1])))
         return found
 
+    def interrupt(self, state: LabState, proc: subprocess.Popen, sig: int) -> None:
+        # The whole session: a docker node's nsenter forks the command into the container and passes
+        # no signal on.
+        try:
+            os.killpg(proc.pid, sig)
+        except ProcessLookupError:
+            pass
+
     def read_file(self, state: LabState, node: str, path: str) -> bytes | None:
         # Logs are written from the host side, and a node's data folder is the host's (bind-mounted into
         # containers at the same path): both are read where they are.

@@ -194,7 +194,7 @@ def _bridge_settings(ns: str, sw, hub: bool, ports: list[str]) -> None:
 
 def _mbit(seg) -> float:
     """The segment's rate in Mbit/s, as Mininet's TCLink takes it."""
-    return fabric._bits(str(seg.rate)) / 1e6
+    return seg.rate.mbit
 
 
 def _enough_descriptors(count: int) -> None:
