@@ -9,9 +9,11 @@ WL := $(VENV)/bin/wirelab
 PY := $(VENV)/bin/python
 
 # Debian packages: the lab engine, the tools students use inside nodes, and the peers tests compare with.
-APT_PACKAGES := iproute2 util-linux procps psmisc iptables nftables tcpdump iputils-ping traceroute dnsutils \
+APT_PACKAGES := iproute2 util-linux procps psmisc iptables nftables tcpdump iputils-ping traceroute dnsutils iperf3 \
 	graphviz busybox isc-dhcp-client curl telnet inetutils-telnetd openssh-client openssh-server sshpass lftp wget vsftpd netcat-openbsd dnsperf dnsmasq-base kea-admin kea-dhcp4-server \
+	postfix swaks fetchmail mpop dovecot-pop3d \
 	apache2-utils wrk squid nginx-light \
+	aria2 ctorrent mktorrent opentracker \
 	mininet bridge-utils python3-venv
 
 # The docker backend's extra needs: docker.io is installed by `make docker-setup` only where no engine
@@ -39,6 +41,7 @@ system-packages:
 	@missing=$$(for p in $(APT_PACKAGES); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; done); \
 	if [ -n "$$missing" ]; then \
 		echo "installing:" $$missing; \
+		echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-selections; \
 		apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $$missing; \
 	else echo "system packages: all present"; fi
 

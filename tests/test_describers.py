@@ -295,3 +295,13 @@ def test_splitters_cut_any_bytes_at_ascending_offsets_inside_them(data, side):
         msg = Message(side, data, 0, 0.0, [])
         assert isinstance(d.label(msg), str)
     assert all(data[e - 1:e] == b"\n" for e in SMTP.split(data, side))
+
+
+def test_dns_answers_of_every_record_kind_are_described():
+    from scapy.layers.dns import DNSRR, DNSRRMX, DNSRRSOA
+
+    from scenarios.framework.describers.dns import _rdata
+
+    assert _rdata(DNSRRMX(rrname="crepes.fr.", preference=10, exchange="mail.crepes.fr.")) == "10 mail.crepes.fr."
+    assert _rdata(DNSRRSOA(rrname="fr.", mname="ns1.nic.fr.", rname="h.nic.fr.", serial=7)) == "ns1.nic.fr. h.nic.fr. 7"
+    assert _rdata(DNSRR(rrname="gaia.cs.umass.edu.", type="A", rdata="10.0.5.80")) == "10.0.5.80"

@@ -70,7 +70,19 @@ def dns_text(d: DNS) -> str:
 
 
 def _rdata(rr: Packet) -> str:
-    return rr.rdata.decode(errors="replace") if isinstance(rr.rdata, bytes) else str(rr.rdata)
+    """A record's data in zone-file words. scapy gives most records an `rdata`; MX, SOA and SRV have
+    their own fields instead."""
+    if hasattr(rr, "exchange"):  # MX
+        return f"{rr.preference} {_text(rr.exchange)}"
+    if hasattr(rr, "mname"):  # SOA
+        return f"{_text(rr.mname)} {_text(rr.rname)} {rr.serial}"
+    if hasattr(rr, "target") and hasattr(rr, "port"):  # SRV
+        return f"{rr.priority} {rr.weight} {rr.port} {_text(rr.target)}"
+    return _text(getattr(rr, "rdata", b""))
+
+
+def _text(value: object) -> str:
+    return value.decode(errors="replace") if isinstance(value, bytes) else str(value)
 
 
 def message(data: bytes) -> DNS:
