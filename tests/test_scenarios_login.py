@@ -42,8 +42,9 @@ def test_telnet_options_fails_when_the_server_never_asks_for_the_terminal_type(t
 
 def test_smtp_by_telnet_fails_when_the_server_refuses_the_connection(tmp_path: Path):
     why = failed(run_scenario("smtp-by-telnet", tmp_path,
-                              prepare=_nft("server1", "input", "tcp dport 12000 reject with tcp reset")))
-    assert "the line as typed at the Telnet client, and the server's answer in upper case" in why
+                              prepare=_nft("mail-crepes", "input", "tcp dport 25 reject with tcp reset")))
+    assert ("the SMTP dialogue as typed at the Telnet client: 220, HELO 250, MAIL 250, RCPT 250, DATA 354, "
+            ". 250, QUIT 221") in why
     assert "the client sends no Telnet command (no IAC byte) to a port that is not Telnet's" not in why
 
 

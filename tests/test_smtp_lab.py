@@ -35,12 +35,12 @@ def test_swaks_on_client1_relays_through_the_mx_and_bob_reads_with_curl_pop3(cam
     deadline = time.monotonic() + 30
     listing = ""
     while time.monotonic() < deadline:
-        listing = campus.run("client3", ["curl", "-sS", "pop3://mail.hamburger.edu/", "-u", "bob:hungry"]).stdout
+        listing = campus.run("client3", ["curl", "-sS", "pop3://mail.hamburger.edu/", "-u", "bob:bob-pw"]).stdout
         if listing.strip():
             break
         time.sleep(0.2)
     assert listing.strip(), "nothing reached bob's mailbox within 30 s"
-    msg = campus.run("client3", ["curl", "-sS", "pop3://mail.hamburger.edu/1", "-u", "bob:hungry"]).stdout
+    msg = campus.run("client3", ["curl", "-sS", "pop3://mail.hamburger.edu/1", "-u", "bob:bob-pw"]).stdout
     assert "Subject: from the lab" in msg and "Do you like ketchup?" in msg
     assert msg.count("Received: from ") == 2
     assert "by hamburger.edu (wirelab)" in msg and "by crepes.fr (wirelab)" in msg

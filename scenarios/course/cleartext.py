@@ -3,8 +3,9 @@
 Kurose & Ross 2.1 and 8: Telnet, FTP and POP3 send what the user types as it is typed, password
 included; SSH does the same work over an encrypted channel. client3 logs in as bob with the one
 password he has everywhere (bob-pw): over Telnet to login.poly.edu, over FTP to ftp.poly.edu, over
-POP3 (typed by hand) to the lab's mail server when the lab has one, and over SSH to login.poly.edu,
-asked for by name through the lab's DNS. On the servers LAN the password is in the bytes of each
+POP3 (typed by hand) to his mail server, mail.hamburger.edu, when the lab has one, and over SSH to
+login.poly.edu, asked for by name through the lab's DNS. On client3's LAN (lan2, a hub: any neighbour
+sees the same frames) the password is in the bytes of each
 clear-text connection, and nowhere in the SSH connection: only the two version banners (SSH-2.0-...)
 cross in clear; the key exchange follows and everything after it is encrypted.
 """
@@ -46,6 +47,9 @@ class Encrypted(Assertion):
                        "1000 bytes each way", found[0].frames[:SHOWN], self.capture)
 
 
+SEEN_ON = "lan2"  # client3's LAN, a hub: every connection of client3 crosses it, and any neighbour sees it
+
+
 def _serving(ctx, service: str) -> str | None:
     """The lab's node running a service whose name holds `service`, if any."""
     return next((name for name, node in ctx.lab.nodes.items() if any(service in s.name for s in node.services)),
@@ -59,7 +63,7 @@ def run(ctx) -> None:
     ctx.mark("telnet")
     ctx.python("client3", ["-m", "services.telnet", "client", login.ip, "--send", USER, "--send", PASSWORD,
                            "--send", "exit"], timeout=60)
-    expect.append(Dialogue("servers", client, login, 23, [
+    expect.append(Dialogue(SEEN_ON, client, login, 23, [
         Says("server", "Password: ", skip=True), Says("client", f"{PASSWORD}\r\n", skip=True, exact=True)],
         f"Telnet: the password crosses as typed ({PASSWORD})", after="telnet", before="ssh"))
     ftp = _serving(ctx, "ftp-server")
@@ -68,18 +72,19 @@ def run(ctx) -> None:
         ctx.mark("ftp")
         ctx.python("client3", ["-m", "services.ftp", "client", server.ip, "--user", USER, "--password", PASSWORD,
                                "ls"], timeout=60)
-        expect.append(Dialogue("servers", client, server, 21, [
+        expect.append(Dialogue(SEEN_ON, client, server, 21, [
             Says("client", f"PASS {PASSWORD}\r\n", skip=True, exact=True)],
             f"FTP: the password crosses as typed (PASS {PASSWORD})", after="ftp", before="ssh"))
     else:
         ctx.note("no FTP server in this lab: FTP left out")
-    pop3 = _serving(ctx, "pop3")
+    # Bob's own mail server (mail.hamburger.edu), where his mailbox has the same password
+    pop3 = "mail-hamburger" if "mail-hamburger" in ctx.lab.nodes else _serving(ctx, "pop3")
     if pop3:
         server = ctx.host(pop3)
         ctx.mark("pop3")
         ctx.python("client3", ["-m", "services.telnet", "client", server.ip, "110", "--send", f"USER {USER}",
                                "--send", f"PASS {PASSWORD}", "--send", "QUIT"], timeout=60)
-        expect.append(Dialogue("servers", client, server, 110, [
+        expect.append(Dialogue(SEEN_ON, client, server, 110, [
             Says("client", f"PASS {PASSWORD}\r\n", skip=True, exact=True)],
             f"POP3: the password crosses as typed (PASS {PASSWORD})", after="pop3", before="ssh"))
     else:
@@ -89,11 +94,11 @@ def run(ctx) -> None:
                         "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR", "-o", "ConnectTimeout=15",
                         f"{USER}@login.poly.edu", "hostname"],
             timeout=60)
-    expect.append(Encrypted("servers", client, login, 22, secret,
+    expect.append(Encrypted(SEEN_ON, client, login, 22, secret,
                             f"SSH: the same login, and {PASSWORD!r} is nowhere in the connection's bytes: after "
                             "the banners and the key exchange everything is encrypted", after="ssh"))
     ctx.expect(*expect)
-    ctx.message_ladder("servers", client, login, 23, "Telnet: the login in clear text", after="telnet",
+    ctx.message_ladder(SEEN_ON, client, login, 23, "Telnet: the login in clear text", after="telnet",
                        before="ssh" if not ftp else "ftp", columns=["client3", "login"])
-    ctx.message_ladder("servers", client, login, 22, "SSH: banners in clear, then the key exchange and "
+    ctx.message_ladder(SEEN_ON, client, login, 22, "SSH: banners in clear, then the key exchange and "
                        "encrypted packets", after="ssh", columns=["client3", "login"])

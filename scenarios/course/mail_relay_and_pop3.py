@@ -14,7 +14,7 @@ LAB = "campus"
 
 def bob_reads(ctx) -> None:
     ctx.python("client3", ["-m", "services.pop3", "read", "--server", ctx.host("mail-hamburger").ip,
-                           "--user", "bob", "--password", "hungry", "--delete"], timeout=60)
+                           "--user", "bob", "--password", "bob-pw", "--delete"], timeout=60)
 
 
 def run(ctx) -> None:
@@ -45,7 +45,7 @@ def run(ctx) -> None:
         Dialogue("internet", bob, hamburger, 110, [
             Says("server", "+OK"),
             Says("client", "USER bob"), Says("server", "+OK"),
-            Says("client", "PASS hungry"), Says("server", "+OK"),
+            Says("client", "PASS bob-pw"), Says("server", "+OK"),
             Says("client", "LIST"), Says("server", "+OK"),
             Says("client", "RETR 1"), Says("server", "+OK"),
             Says("client", "DELE 1"), Says("server", "+OK"),
