@@ -199,8 +199,13 @@ def test_one_client_cannot_take_every_tcp_slot(server):
     try:
         for s in held:
             assert tcp_ask(s, "gaia.cs.umass.edu").rr
-        extra = connect()
-        assert closed_by_server(extra)  # the 17th from the same address is turned away
+        # the 17th from the same address is turned away: reset at once (sometimes before connect()
+        # returns) or closed without an answer
+        try:
+            extra = connect()
+        except ConnectionResetError:
+            extra = None
+        assert extra is None or closed_by_server(extra)
         with connect(source="127.0.0.2") as other:  # another client still gets in and is answered
             assert tcp_ask(other, "gaia.cs.umass.edu").header.rcode == RCODE.NOERROR
     finally:
