@@ -108,6 +108,11 @@ class Context:
         python = self.lab.backend.placeholders(self.lab.state, node)["python"]
         return self.run(node, [python, *args], **kw)
 
+    def data(self, node: str) -> Path:
+        """The node's data folder: files a scenario hands a node (a seed's file, a .torrent) go here. The
+        path is the same on this side and inside the node, on every backend."""
+        return Path(self.lab.backend.placeholders(self.lab.state, node)["data"])
+
     # services ------------------------------------------------------------------------------------
 
     def service(self, node: str, name: str, iface: str | None = None) -> ServiceRecord:
