@@ -36,6 +36,6 @@ def test_the_interfaces_of_an_address_kind_are_served_by_the_service_that_says_s
 def test_unknown_service_and_backend_are_one_clear_line():
     with pytest.raises(WirelabError, match="unknown service 'nope'; known services: .*dhcp-client"):
         lookup("nope")
-    with pytest.raises(WirelabError, match="unknown backend 'nope'; choose one of: docker, mininet, netns"):
+    with pytest.raises(WirelabError, match="unknown backend 'nope'; choose one of: docker, mininet, netns, swarm"):
         get_backend("nope")
-    assert set(backends()) == {"netns", "docker", "mininet"}
+    assert set(backends()) == {"netns", "docker", "mininet", "swarm"}

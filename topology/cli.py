@@ -14,7 +14,7 @@ from rich.table import Table
 
 from . import lab as labs
 from .errors import WirelabError
-from .gen import star
+from .gen import star, swarm_lab
 from .graph import to_dot, to_svg
 from .loader import load
 from .progress import Progress
@@ -204,21 +204,12 @@ def graph(lab: str, output: str | None, fmt: str) -> None:
 @click.option("--filter", "-f", "bpf", default="", help="capture filter (BPF), e.g. 'arp or icmp'")
 @click.option("--count", "-c", type=int, default=None, help="stop after this many packets")
 def capture(lab: str, segment: str, write: str | None, bpf: str, count: int | None) -> None:
-    """Live capture on a segment (all its ports, as its bridge sees them)."""
+    """Live capture on a segment (all its ports, as its bridge sees them); Ctrl-C ends it, every packet kept."""
     if not lab or not segment:
         raise WirelabError("usage: wirelab capture LAB SEGMENT [-w FILE|-] [-f FILTER]")
-    running = labs.attach(_lab_name(lab))
-    argv = ["tcpdump", "-i", running.bridge(segment), "-U"]
-    if count:
-        argv += ["-c", str(count)]
-    if write:
-        argv += ["-w", write]
-    else:
-        argv += ["-l", "-n", "-e"]
-    if bpf:
-        argv += [bpf]
-    argv = running.backend.segment_argv(running.state, segment, argv)
-    os.execvp(argv[0], argv)
+    from .capture import live
+
+    sys.exit(live(labs.attach(_lab_name(lab)), segment, write, bpf, count))
 
 
 @main.group("gen")
@@ -235,6 +226,142 @@ def gen_star(hosts: int, name: str | None) -> None:
         click.echo(star(hosts, name), nl=False)
     except ValueError as e:
         raise WirelabError(str(e)) from None
+
+
+@main.group("swarm")
+def swarm() -> None:
+    """The Docker Swarm the swarm backend places labs on."""
+
+
+@swarm.command("ls")
+def swarm_ls() -> None:
+    """The swarm's hosts, as the swarm backend sees them."""
+    from .backends.swarm_hosts import load_swarm
+
+    sw = load_swarm()
+    out.print(f"swarm from {sw.source} (manager {sw.manager})")
+    for h in sw.hosts:
+        out.print(f"  {h.name}  {h.url}  exec-root {h.exec_root}")
+
+
+@swarm.group("local")
+def swarm_local() -> None:
+    """A swarm of local hosts (dockerds in namespaces of their own), to try and test the swarm backend."""
+
+
+@swarm_local.command("up")
+@click.option("--hosts", "-n", type=int, default=3, show_default=True)
+@click.option("--quiet", "-q", is_flag=True)
+def swarm_local_up(hosts: int, quiet: bool) -> None:
+    """Make a swarm of N local hosts with the node image loaded into each."""
+    from .backends.docker import IMAGE
+    from .backends.swarm_hosts import local_up
+
+    progress = Progress(quiet=quiet)
+    local_up(hosts, IMAGE, progress)
+    progress.done(f"a local swarm of {hosts} hosts is up: wirelab up LAB --backend swarm")
+
+
+@swarm_local.command("down")
+@click.option("--quiet", "-q", is_flag=True)
+def swarm_local_down(quiet: bool) -> None:
+    """Remove the local swarm: its dockerds, their data and namespaces (take its labs down first)."""
+    from .backends.swarm_hosts import local_down
+
+    progress = Progress(quiet=quiet)
+    if not local_down(progress):
+        raise WirelabError("no local swarm is up")
+    progress.done("the local swarm is down")
+
+
+@gen.command("swarm")
+@click.option("--peers", "-n", type=int, required=True)
+@click.option("--name", default=None)
+@click.option("--seed-rate", default="20mbit", show_default=True, help="the server's link (u_s)")
+@click.option("--peer-rate", default="10mbit", show_default=True, help="each peer's access link (u_i, d_i)")
+def gen_swarm(peers: int, name: str | None, seed_rate: str, peer_rate: str) -> None:
+    """A server, a tracker and N peers on access links; prints the lab file."""
+    try:
+        click.echo(swarm_lab(peers, name, seed_rate, peer_rate), nl=False)
+    except ValueError as e:
+        raise WirelabError(str(e)) from None
+
+
+@main.group("class")
+def class_() -> None:
+    """A class: one instance of a lab per student, on the swarm backend."""
+
+
+@class_.command("up")
+@click.argument("lab_file")
+@click.option("--students", "-n", type=int, default=None, help="this many students, named s01, s02, ...")
+@click.option("--roster", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+              help="a file naming one student a line")
+@click.option("--quiet", "-q", is_flag=True)
+def class_up(lab_file: str, students: int | None, roster: Path | None, quiet: bool) -> None:
+    """Bring up one instance of LAB_FILE per student, each placed whole on a swarm host."""
+    from .backends.swarm_class import class_up as up_
+    from .backends.swarm_class import students_from
+
+    progress = Progress(quiet=quiet)
+    record = up_(lab_file, students_from(students, roster), progress)
+    progress.done(f"class of {record['lab']} is up: {len(record['instances'])} instances "
+                  f"({', '.join(i['lab'] for i in record['instances'].values())})")
+
+
+@class_.command("ps")
+@click.argument("lab")
+def class_ps(lab: str) -> None:
+    """Each student's instance: its host, its state, its services."""
+    from .backends.swarm_class import class_ps as ps_
+
+    t = Table(title=f"class of {lab}", title_justify="left")
+    for col in ("student", "lab", "host", "status", "services"):
+        t.add_column(col)
+    for row in ps_(lab):
+        t.add_row(*(str(row[c]) for c in ("student", "lab", "host", "status", "services")))
+    out.print(t)
+
+
+@class_.command("down")
+@click.argument("lab")
+@click.option("--quiet", "-q", is_flag=True)
+def class_down(lab: str, quiet: bool) -> None:
+    """Take every instance of the class down."""
+    from .backends.swarm_class import class_down as down_
+
+    progress = Progress(quiet=quiet)
+    errors = down_(lab, progress)
+    if errors:
+        raise WirelabError(f"{len(errors)} instances are not fully removed (first: {errors[0]})")
+    progress.done(f"class of {lab} is down")
+
+
+@class_.group("scenario")
+def class_scenario() -> None:
+    """The scenarios of every instance of a class."""
+
+
+@class_scenario.command("run")
+@click.argument("lab")
+@click.argument("names", nargs=-1)
+@click.option("--out", "-o", "folder", type=click.Path(file_okay=False, path_type=Path),
+              default=Path("results/class"), show_default=True)
+def class_scenario_run(lab: str, names: tuple[str, ...], folder: Path) -> None:
+    """Run every instance's scenarios (all of the lab's, or NAMES) in parallel: a JUnit file per
+    student, one summary row each."""
+    from .backends.swarm_class import class_scenarios
+
+    rows = class_scenarios(lab, folder, names)
+    t = Table(title=f"class of {lab}: scenarios", title_justify="left")
+    for col in ("student", "lab", "passed", "junit"):
+        t.add_column(col)
+    for r in rows:
+        t.add_row(r["student"], r["lab"], f"{r['passed']}/{r['total']}" + (f" ({r['error']})" if r["error"] else ""),
+                  r["junit"] or "-")
+    out.print(t)
+    if not all(r["passed"] == r["total"] and r["total"] for r in rows):
+        sys.exit(1)
 
 
 @main.group("export")
