@@ -22,8 +22,8 @@ import time
 from pathlib import Path
 
 from topology import lab as labs
-from topology.gen import star
 from topology.backends.kernel import parallel
+from topology.gen import star
 from topology.loader import load, loads
 from topology.model import Lab
 from topology.progress import Progress

@@ -20,8 +20,8 @@ import time
 from pathlib import Path
 
 from topology import lab as labs
-from topology.gen import star
 from topology.backends.kernel import parallel, run_batch
+from topology.gen import star
 from topology.loader import loads
 from topology.model import Lab
 from topology.progress import Progress

@@ -150,7 +150,8 @@ RATED = textwrap.dedent("""
       b: {interfaces: [lan]}
       c: {interfaces: [lan]}
 """)
-_BLAST = ("import socket,time\ns=socket.socket(2,2);n=0;end=time.time()+1.0\n"
+# Both senders start at one agreed moment (a loaded machine may start one process a second late).
+_BLAST = ("import socket,time\ns=socket.socket(2,2);n=0\ntime.sleep(max(0,{start}-time.time()));end={start}+1.0\n"
           "while time.time()<end:\n  s.sendto(b'x'*1000,('{dst}',9999));n+=1\nprint(n)\n")
 
 
@@ -166,8 +167,11 @@ def test_a_rated_segment_capture_shows_what_entered_the_bridge_not_what_each_hos
     with Capture(running, "lan", tmp_path / "bridge.pcap", filter=udp) as bridge, \
             Capture(running, "lan", tmp_path / "a.pcap", filter=udp, node="a") as at_a, \
             Capture(running, "lan", tmp_path / "b.pcap", filter=udp, node="b") as at_b:
-        senders = [running.popen(n, ["python3", "-c", _BLAST.format(dst=dst)], stdout=subprocess.PIPE, text=True)
-                   for n in ("a", "c")]
+        import time
+
+        start = time.time() + 1.5
+        senders = [running.popen(n, ["python3", "-c", _BLAST.format(dst=dst, start=start)], stdout=subprocess.PIPE,
+                                 text=True) for n in ("a", "c")]
         written_by_a = int(senders[0].communicate(timeout=30)[0])
         senders[1].communicate(timeout=30)
     on_bridge, left_a, reached_b = bridge.packets(), at_a.packets(), at_b.packets()

@@ -167,7 +167,7 @@ def test_lab_file_errors_through_the_cli(tmp_path):
     r = wirelab("up", str(bad))
     assert r.returncode == 2
     assert r.stderr.strip().splitlines() == [
-        f"wirelab: {bad}:6: unknown key 'colour' in nodes.a; allowed keys are: gateway, interfaces, kind, routes, services"]
+        f"wirelab: {bad}:6: unknown key 'colour' in nodes.a; allowed keys are: gateway, host, interfaces, kind, routes, services"]
 
 
 def _listing() -> dict[str, str]:

@@ -45,3 +45,8 @@ def run(ctx) -> None:
                     f"once it is back, each of the {MESSAGES} queued messages reaches Bob exactly once, byte for "
                     "byte", hops=2, after="down"),
     )
+    ctx.ladder("internet", tcp(crepes, hamburger, dport=25, flags="S") | tcp(hamburger, crepes, sport=25, has="R"),
+               "while mail.hamburger.edu is down: mail.crepes.fr tries again and again, and is refused",
+               after="down", before="up", columns=["mail-crepes", "mail-hamburger"])
+    ctx.message_ladder("internet", crepes, hamburger, 25, "back up: the queued messages are relayed",
+                       after="up", columns=["mail-crepes", "mail-hamburger"])
