@@ -58,3 +58,5 @@ def run(ctx) -> None:
                     "Bob's copy is Alice's message byte for byte, and its image/jpeg part decodes (base64) to "
                     "the very bytes she attached", hops=2, after="send", check=picture_intact),
     )
+    ctx.message_ladder("internet", crepes, hamburger, 25, "the MIME message relayed from crepes.fr to hamburger.edu",
+                       after="send", columns=["mail-crepes", "mail-hamburger"])

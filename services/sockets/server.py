@@ -25,8 +25,12 @@ def udp_socket(port: int) -> socket.socket:
 def udp_server(server_socket: socket.socket) -> None:
     print(f"The UDP server is ready to receive on port {server_socket.getsockname()[1]}", flush=True)
     while True:
-        message, client_address = server_socket.recvfrom(2048)
-        server_socket.sendto(message.decode(errors="replace").upper().encode(), client_address)
+        try:
+            message, client_address = server_socket.recvfrom(2048)
+            server_socket.sendto(message.decode(errors="replace").upper().encode(), client_address)
+        except OSError:
+            if server_socket.fileno() == -1:
+                return  # closed at shutdown, under the blocked call
 
 
 def tcp_socket(port: int) -> socket.socket:
@@ -50,7 +54,12 @@ def _serve_connection(connection_socket: socket.socket) -> None:
 def tcp_server(server_socket: socket.socket) -> None:
     print(f"The TCP server is ready to receive on port {server_socket.getsockname()[1]}", flush=True)
     while True:
-        connection_socket, _addr = server_socket.accept()
+        try:
+            connection_socket, _addr = server_socket.accept()
+        except OSError:
+            if server_socket.fileno() == -1:
+                return  # closed at shutdown, under the blocked call
+            continue
         # one thread a connection, so a slow client does not hold up the next (the textbook serves one at a time)
         threading.Thread(target=_serve_connection, args=(connection_socket,), daemon=True).start()
 
