@@ -420,3 +420,15 @@ def test_transfer_failures_carry_their_codes(accounts):
 def test_idle_timeout_is_421(accounts):
     events = session(accounts).timed_out()
     assert events[0].code == 421 and isinstance(events[1], Close)
+
+
+# --- digits are ASCII digits: "²" passes str.isdigit() but int() refuses it (found by the fuzzer) ----------
+@pytest.mark.parametrize("line", ["REST \u00b2", "REST \u0663", "PORT 127,0,0,1,\u00b2,1", "EPRT |1|127.0.0.1|\u00b2|"])
+def test_non_ascii_digits_are_a_501_not_a_crash(accounts, line):
+    assert codes(session(accounts), line) == [501]
+
+
+def test_client_refuses_a_reply_code_in_non_ascii_digits():
+    from services.ftp.client import FtpError, ReplyReader
+    with pytest.raises(FtpError):
+        ReplyReader().feed("\u00b2\u00b2\u00b2 hello\r\n".encode())

@@ -201,3 +201,9 @@ def test_if_match_failing_gives_412():
 
 def test_if_none_match_on_an_unsafe_method_gives_412():
     assert evaluate("PUT", h(if_none_match="*"), h(etag='"a"')) == 412
+
+
+def test_a_max_age_in_non_ascii_digits_means_stale_not_a_crash():
+    assert lifetime(h(cache_control="max-age=\xb2".encode("latin-1"))) == 0  # (Latin-1 ², as a header may carry)
+    assert verdict(h(cache_control="max-stale=\xb2".encode("latin-1")), h(date=DATE, cache_control="max-age=2"),
+                   T, T, T + 5) is not Verdict.FRESH

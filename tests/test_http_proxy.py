@@ -239,6 +239,8 @@ def test_connect_tunnels_to_an_allowed_port(proxy):
     echo.close()
     raw = exchange(proxy, b"CONNECT 127.0.80.5:25 HTTP/1.1\r\nHost: x\r\n\r\n")
     assert status_of(raw) == 403
+    raw = exchange(proxy, b"CONNECT 127.0.80.5:\xb2 HTTP/1.1\r\nHost: x\r\n\r\n")  # a Latin-1 superscript two
+    assert status_of(raw) == 400  # refused as a request line that is not ASCII, before any port is read
 
 
 def test_a_thousand_slow_clients_do_not_stop_the_proxy(proxy, origin):

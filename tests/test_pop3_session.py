@@ -94,3 +94,11 @@ def test_delivering_the_same_queue_entry_twice_keeps_one_copy(drop):
     assert drop.deliver("bob", M1, "q1.0") is False
     box = drop.open_mailbox("bob")
     assert len(box.messages) == 2
+
+
+def test_non_ascii_digits_are_an_err_not_a_crash(drop):
+    s = session(drop)
+    say(s, "user bob", "pass hungry")
+    for line in ("retr \u00b2", "dele \u0663", "top 1 \u00b2", "list \u00b2"):
+        assert say(s, line).startswith(b"-ERR"), line
+    assert say(s, "stat").startswith(b"+OK 2 ")  # and nothing was touched

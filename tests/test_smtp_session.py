@@ -160,3 +160,15 @@ def test_client_side_dot_stuffing_and_multiline_replies():
     assert p.feed(b"250-one\r\n250-tw") == []
     [r] = p.feed(b"o\r\n250 three\r\n")
     assert r.code == 250 and r.lines == ("one", "two", "three")
+
+
+def test_a_size_in_non_ascii_digits_is_a_500_not_a_crash():
+    s = session()
+    say(s, "EHLO crepes.fr")
+    assert codes(say(s, "MAIL FROM:<alice@crepes.fr> SIZE=\u00b2")) == [500]  # (not ASCII: refused whole)
+    assert codes(say(s, "MAIL FROM:<alice@crepes.fr>")) == [250]
+
+
+def test_reply_parser_refuses_a_code_in_non_ascii_digits():
+    with pytest.raises(Exception, match="malformed reply line"):
+        ReplyParser().feed("\u00b2\u00b2\u00b2 hi\r\n".encode())

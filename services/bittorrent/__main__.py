@@ -36,7 +36,7 @@ def rate(text: str) -> float:
 
 def peer_addr(text: str) -> tuple[str, int]:
     host, _, port = text.rpartition(":")
-    if not host or not port.isdigit():
+    if not host or not (port.isascii() and port.isdigit()):
         raise argparse.ArgumentTypeError(f"{text!r}: write a peer as HOST:PORT")
     return host, int(port)
 

@@ -25,7 +25,7 @@ log = logging.getLogger("services.ftp")
 
 def _ports(text: str) -> range:
     lo, _, hi = text.partition("-")
-    if not (lo.isdigit() and hi.isdigit() and 1024 <= int(lo) <= int(hi) < 65536):
+    if not (text.isascii() and lo.isdigit() and hi.isdigit() and 1024 <= int(lo) <= int(hi) < 65536):
         raise argparse.ArgumentTypeError(f"'{text}' is not LOW-HIGH within 1024-65535")
     return range(int(lo), int(hi) + 1)
 

@@ -33,7 +33,7 @@ class ReplyReader:
             raw, self._buf = self._buf.split(b"\n", 1)
             line = raw.rstrip(b"\r").decode("utf-8", "replace")
             if not self._lines:
-                if len(line) < 3 or not line[:3].isdigit() or line[3:4] not in ("", " ", "-"):
+                if len(line) < 3 or not (line[:3].isascii() and line[:3].isdigit()) or line[3:4] not in ("", " ", "-"):
                     raise FtpError(f"not an FTP reply: {line[:80]!r}")
                 if line[3:4] != "-":
                     out.append(Reply(int(line[:3]), (line[4:],)))

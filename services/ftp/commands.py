@@ -103,7 +103,7 @@ class LineSplitter:
 def parse_port(arg: str) -> tuple[str, int]:
     """PORT h1,h2,h3,h4,p1,p2 (RFC 959 4.1.2) -> (address, port)."""
     parts = arg.strip().split(",")
-    if len(parts) != 6 or not all(p.strip().isdigit() and int(p) < 256 for p in parts):
+    if len(parts) != 6 or not all(p.strip().isascii() and p.strip().isdigit() and int(p) < 256 for p in parts):
         raise CommandError("PORT needs h1,h2,h3,h4,p1,p2, each 0-255")
     n = [int(p) for p in parts]
     return ".".join(map(str, n[:4])), n[4] * 256 + n[5]
@@ -126,7 +126,7 @@ def parse_eprt(arg: str) -> tuple[str, int]:
         raise CommandError(f"EPRT address '{host[:40]}' is not an IP address") from None
     if addr.version != (4 if proto == "1" else 6):
         raise CommandError(f"EPRT protocol {proto} does not match address {host}")
-    if not port.isdigit() or not 0 < int(port) < 65536:
+    if not (port.isascii() and port.isdigit()) or not 0 < int(port) < 65536:
         raise CommandError(f"EPRT port '{port[:10]}' is not 1-65535")
     return str(addr), int(port)
 

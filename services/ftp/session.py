@@ -298,7 +298,7 @@ class Session(FileCommands):
         return [Reply.of(202, "ALLO not needed here.")]
 
     def _cmd_rest(self, arg: str) -> list[Event]:
-        if not arg.strip().isdigit():
+        if not (arg.strip().isascii() and arg.strip().isdigit()):
             return [Reply.of(501, "REST needs a byte offset.")]
         self.rest = int(arg.strip())
         return [Reply.of(350, f"Restarting at {self.rest}. Send STOR or RETR to go on.")]

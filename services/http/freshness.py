@@ -51,7 +51,7 @@ def _seconds(directives: dict[str, str | None], name: str) -> int | None:
     if name not in directives:
         return None
     arg = directives[name]
-    if arg is None or not arg.isdigit():
+    if arg is None or not (arg.isascii() and arg.isdigit()):
         return -1
     return int(arg)
 
@@ -127,7 +127,7 @@ def verdict(req: Index, resp: Index, request_time: float, response_time: float, 
         return Verdict.STALE  # 5.2.2.2: never served stale
     if "max-stale" in qcc:  # the client accepts a stale response: without an argument, however stale
         arg = qcc["max-stale"]
-        if arg is None or (arg.isdigit() and -fresh_for <= int(arg)):
+        if arg is None or (arg.isascii() and arg.isdigit() and -fresh_for <= int(arg)):
             return Verdict.FRESH
     return Verdict.STALE
 

@@ -144,7 +144,7 @@ class Proxy:
         host, _, port = req.target.rpartition(":")
         if self.config.connect != "tunnel":
             return error_reply(403, "CONNECT tunnels are refused by this proxy's configuration", date=self.date())
-        if not port.isdigit() or int(port) not in self.config.connect_ports:
+        if not (port.isascii() and port.isdigit()) or int(port) not in self.config.connect_ports:
             return error_reply(403, f"CONNECT is allowed to ports {self.config.connect_ports} only",
                                date=self.date())
         return Tunnel(host.strip("[]"), int(port))

@@ -149,7 +149,7 @@ class POP3Session:
 
     # --- TRANSACTION ----------------------------------------------------------------------------------
     def _msg(self, arg: str) -> int | None:
-        if not arg.isdigit():
+        if not (arg.isascii() and arg.isdigit()):
             return None
         i = int(arg) - 1
         if 0 <= i < len(self.mailbox.messages) and i not in self.deleted:
@@ -185,7 +185,7 @@ class POP3Session:
 
     def pop_TOP(self, arg: str) -> list:
         parts = arg.split()
-        if len(parts) != 2 or not parts[1].isdigit():
+        if len(parts) != 2 or not (parts[1].isascii() and parts[1].isdigit()):
             return self._err("usage: TOP msg lines")
         i = self._msg(parts[0])
         if i is None:

@@ -51,7 +51,7 @@ class ReplyParser:
         while (nl := self._buf.find(b"\n")) >= 0:
             line = bytes(self._buf[:nl]).rstrip(b"\r").decode("utf-8", "replace")
             del self._buf[:nl + 1]
-            if len(line) < 3 or not line[:3].isdigit() or (len(line) > 3 and line[3] not in " -"):
+            if len(line) < 3 or not (line[:3].isascii() and line[:3].isdigit()) or (len(line) > 3 and line[3] not in " -"):
                 raise TransferError(f"malformed reply line: {line[:80]!r}")
             self._lines.append(line[4:])
             if len(self._lines) > MAX_REPLY_LINES:

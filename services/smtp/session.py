@@ -205,7 +205,7 @@ class SMTPSession:
         for param in params.split():
             key, _, value = param.partition("=")
             key = key.upper()
-            if key == "SIZE" and value.isdigit():
+            if key == "SIZE" and value.isascii() and value.isdigit():
                 if int(value) > self.policy.max_size:
                     return self._error(552, "5.3.4", "Message size exceeds fixed maximum message size")
             elif key == "BODY" and value.upper() in ("7BIT", "8BITMIME"):
