@@ -140,6 +140,16 @@ async def _amain(name: str, args: argparse.Namespace, run: Run) -> None:
     await run(args, d)
 
 
+def use_fast_loop() -> None:
+    """uvloop (libuv) for the asyncio loop when it is installed: the same API, the event loop in C. A daemon
+    that offers it calls this before `main` (and offers --asyncio-loop to keep asyncio's own)."""
+    try:
+        import uvloop
+    except ImportError:
+        return
+    asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+
+
 def main(name: str, build_parser: Callable[[], argparse.ArgumentParser], run: Run,
          argv: list[str] | None = None, errors: tuple[type[BaseException], ...] = ()) -> NoReturn:
     """Parse argv, set up logging, run `run(args, daemon)` until it returns, and exit: 0 when it returned,

@@ -46,6 +46,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--data-idle", type=float, default=60, help="seconds a data connection may stall")
     s.add_argument("--login-delay", type=float, default=1.0, help="seconds before answering a failed login")
     s.add_argument("--login-failures", type=int, default=3, help="failed logins before the connection closes")
+    s.add_argument("--asyncio-loop", action="store_true",
+                   help="run on asyncio's own event loop even when uvloop is installed")
     c = sub.add_parser("client", help="a small client: ls, get, put")
     c.add_argument("host")
     c.add_argument("action", nargs="+", metavar="ls [PATH] | get REMOTE [LOCAL] | put LOCAL [REMOTE]")
@@ -104,6 +106,8 @@ def main(argv: list[str] | None = None) -> None:
     if argv[:1] == ["client"]:  # a command, not a daemon: no signal shell, exit 1 when the server refuses
         client(build_parser().parse_args(argv))
         return
+    if "--asyncio-loop" not in argv:
+        daemon.use_fast_loop()
     daemon.main("ftp", build_parser, serve, argv)
 
 

@@ -79,6 +79,10 @@ class LineSplitter:
         self._skipping = False
 
     def feed(self, data: bytes) -> list[bytes | None]:
+        if data and not self._buf and not self._skipping and data.find(b"\n") == len(data) - 1:
+            line = data[:-1].rstrip(b"\r")  # the usual case: one whole command, nothing held
+            if len(line) <= MAX_LINE:
+                return [line]
         self._buf += data
         lines: list[bytes | None] = []
         while True:

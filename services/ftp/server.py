@@ -25,7 +25,6 @@ from .events import Abort, Close, ClosePassive, Event, Limits, OpenPassive, Paus
 from .session import Session
 
 log = logging.getLogger("services.ftp")
-READ_SIZE = 8192  # a control connection carries short lines
 
 
 @dataclass(frozen=True)
@@ -38,10 +37,10 @@ class ServerConfig:
     data_idle: float = 60.0  # data connection: seconds without a byte, or without the client connecting
 
 
-class ControlConnection(asyncio.BufferedProtocol):
+class ControlConnection(asyncio.Protocol):
     """One client's control connection: bytes to the session, its events done. A protocol, not a stream
-    task: a login costs no task and no timer per command (the idle timeout is one timer, re-armed), and
-    commands are read into one small buffer of its own (asyncio's default reads allocate 256 KiB each)."""
+    task: a login costs no task and no timer per command (the idle timeout is one timer, re-armed). On
+    uvloop, reads land in the loop's one shared buffer and come here as bytes of their own size."""
 
     def __init__(self, config: ServerConfig, rng: random.Random, connections: set[ControlConnection]) -> None:
         self.config, self.rng, self.connections = config, rng, connections
@@ -54,15 +53,14 @@ class ControlConnection(asyncio.BufferedProtocol):
         self._reading = True
         self._write_paused = False
         self._receiving = False
-        self._view = memoryview(bytearray(READ_SIZE))
 
     # --- asyncio.Protocol -----------------------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport: asyncio.Transport = transport  # type: ignore[assignment]
         self.loop = asyncio.get_running_loop()
-        sock: socket.socket = transport.get_extra_info("socket")
+        sock = transport.get_extra_info("socket")
         # ABOR sent as urgent data (Python's ftplib does) must stay in the stream, not be lost out of band
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_OOBINLINE, 1)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_OOBINLINE, 1)  # (asyncio and uvloop set TCP_NODELAY)
         self.peer = _plain(transport.get_extra_info("peername")[0])
         self.local = _plain(transport.get_extra_info("sockname")[0])
         self.session = Session(self.config.accounts, self.peer, self.local, self.config.limits)
@@ -70,12 +68,6 @@ class ControlConnection(asyncio.BufferedProtocol):
         self.last = self.loop.time()
         self._idle = self.loop.call_later(self.config.idle, self._check_idle)
         self.act(self.session.start())
-
-    def get_buffer(self, sizehint: int) -> memoryview:
-        return self._view
-
-    def buffer_updated(self, nbytes: int) -> None:
-        self.data_received(bytes(self._view[:nbytes]))
 
     def data_received(self, data: bytes) -> None:
         self.last = self.loop.time()
@@ -249,43 +241,19 @@ class FtpServer:
         self.config = config
         self.rng = rng or random.SystemRandom()
         self.connections: set[ControlConnection] = set()
-        self._listener: socket.socket | None = None
+        self._server: asyncio.Server | None = None
 
     async def start(self, host: str, port: int) -> None:
-        self.loop = asyncio.get_running_loop()
-        sock = socket.create_server((host, port), family=socket.AF_INET6 if ":" in host else socket.AF_INET,
-                                    backlog=512, reuse_port=False)
-        sock.setblocking(False)
-        self._listener = sock
-        self.loop.add_reader(sock.fileno(), self._accept)
-
-    def _accept(self) -> None:
-        # accepted here rather than by loop.create_server, whose accept spawns a task per connection and
-        # greets a few loop turns later: a login is a few hundred microseconds, so that shows
-        for _ in range(64):
-            try:
-                conn, addr = self._listener.accept()
-            except (BlockingIOError, InterruptedError, ConnectionAbortedError):
-                return
-            except OSError as e:  # out of descriptors: connections wait in the backlog a second
-                log.error("accept: %s; trying again in a second", e.strerror)
-                self.loop.remove_reader(self._listener.fileno())
-                self.loop.call_later(1.0, self._resume_accepting)
-                return
-            conn.setblocking(False)
-            conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            protocol = ControlConnection(self.config, self.rng, self.connections)
-            self.loop._make_socket_transport(conn, protocol, extra={"peername": addr})  # noqa: SLF001
-
-    def _resume_accepting(self) -> None:
-        if self._listener is not None:
-            self.loop.add_reader(self._listener.fileno(), self._accept)
+        # one protocol object per connection and no task: on uvloop (the daemon's loop when installed)
+        # accepting and greeting happen in libuv's C code within the loop turn the SYN completes in
+        self._server = await asyncio.get_running_loop().create_server(
+            lambda: ControlConnection(self.config, self.rng, self.connections), host, port,
+            family=socket.AF_INET6 if ":" in host else socket.AF_INET, backlog=512, reuse_address=True)
 
     async def stop(self) -> None:
-        if self._listener is not None:
-            self.loop.remove_reader(self._listener.fileno())
-            self._listener.close()
-            self._listener = None
+        if self._server is not None:
+            self._server.close()  # stop listening; the sessions below are told and closed here
+            self._server = None
         for conn in list(self.connections):
             conn.shut_down()
         for conn in list(self.connections):

@@ -9,7 +9,6 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import ipaddress
 import logging
 import resource
@@ -134,17 +133,8 @@ def main(argv: list[str] | None = None) -> None:
             print(f"http get: {e}", file=sys.stderr)
             sys.exit(2)
     if not getattr(args, "asyncio_loop", True):
-        _fast_loop()
+        daemon.use_fast_loop()
     daemon.main("http " + args.role, build_parser, run, argv)
-
-
-def _fast_loop() -> None:
-    """uvloop (libuv) when installed: the same asyncio API, about twice the requests per second."""
-    try:
-        import uvloop
-    except ImportError:
-        return
-    asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
 
 
 if __name__ == "__main__":
