@@ -3,7 +3,8 @@ peer's download speed against aria2c's, each pair from the same run.
 
 Swarm: a swarm lab (`wirelab gen swarm`: the server on a 20 Mbit/s link, every peer on its own 10 Mbit/s
 access link, one router) with the tracker on its own node. For each N, N leechers start first and find
-each other through the tracker; then the seed starts, and the time runs from the seed's start to the
+each other through the tracker (the seed waits until every leecher has a connection to each of the
+others, as `ss` shows them); then the seed starts, and the time runs from the seed's start to the
 moment the last leecher has the whole file (leechers keep seeding until then). The same lab, rates and
 file then carry a swarm of aria2c peers (seed and leechers alike). Figures: seconds, and each against
 D_P2P >= max(F/u_s, F/d_min, N F/(u_s + sum u_i)); target at most 1.3x the bound at N = 16 and at most
@@ -71,6 +72,13 @@ def _seeds(info_hash: bytes) -> int:
         return 0
 
 
+def _peer_connections(running: labs.RunningLab, node: str) -> int:
+    """Established TCP connections of `node` to or from a peer port (6881), the tracker's not counted."""
+    out = running.run(node, ["ss", "-Htn", "state", "established", "( sport = :6881 or dport = :6881 )"],
+                      timeout=10).stdout
+    return len(out.splitlines())
+
+
 def _stop(procs: list[subprocess.Popen]) -> None:
     for p in procs:
         p.terminate()
@@ -103,7 +111,13 @@ def swarm_round(running: labs.RunningLab, work: Path, torrent: Path, seed_file: 
             argv = [*ARIA2, f"--on-bt-download-complete={hook}", "--listen-port=6881", "--dir", str(d), str(torrent)]
             checks[f"p{i}"] = lambda f=flag: f.exists()
         procs.append(running.popen(f"p{i}", argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL))
-    time.sleep(1.0 + 0.25 * n)  # leechers start, announce and connect to each other first (both clients alike)
+    # leechers start, announce and connect to each other first (both clients alike): the seed starts once
+    # every leecher holds a connection to each of the others, as `ss` shows them in its node
+    meshed = _wait({"mesh": lambda: all(_peer_connections(running, f"p{i}") >= n - 1 for i in range(1, n + 1))},
+                   timeout=30 + n)
+    if not meshed:  # the clock still starts with the seed: a slow mesh is then part of what is measured
+        print(f"bench_bittorrent: {client}, N={n}: the leechers had not all connected to each other after "
+              f"{30 + n} s; the seed starts anyway", file=sys.stderr)
     seed_log = open(folder / "seed.log", "w")
     if client == "wirelab":
         seed_argv = [PY, "-m", "services.bittorrent", "peer", str(torrent), "--dir", str(seed_file.parent),

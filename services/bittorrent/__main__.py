@@ -66,7 +66,9 @@ def build_parser() -> argparse.ArgumentParser:
                     help="connect to this peer too (repeatable)")
     pr.add_argument("--upload-rate", type=rate, default=0.0, metavar="RATE", help="cap, e.g. 8mbit (default: none)")
     pr.add_argument("--download-rate", type=rate, default=0.0, metavar="RATE", help="cap (default: none)")
-    pr.add_argument("--slots", type=int, default=8, help="upload slots besides the optimistic one")
+    pr.add_argument("--slots", type=int, default=8,
+                    help="upload slots besides the optimistic one: at least these, more while the upload has room")
+    pr.add_argument("--fixed-slots", action="store_true", help="exactly --slots upload slots, however fast the upload")
     pr.add_argument("--rechoke", type=float, default=10.0, metavar="SECONDS", help="choking round length")
     pr.add_argument("--exit-when-done", action="store_true", help="stop once the download is complete")
     return ap
@@ -98,7 +100,8 @@ async def run(args: argparse.Namespace, d: daemon.Daemon) -> None:
         return
     torrent = metainfo.load(args.torrent)
     settings = Settings(port=args.port, host=args.listen, upload_rate=args.upload_rate,
-                        download_rate=args.download_rate, slots=args.slots, rechoke_interval=args.rechoke)
+                        download_rate=args.download_rate, slots=args.slots, rate_based_slots=not args.fixed_slots,
+                        rechoke_interval=args.rechoke)
     client = Client(torrent, args.dir, settings, trackers=args.tracker, peers=args.peer)
     try:
         await client.start()

@@ -40,7 +40,8 @@ class Settings:
     host: str = "0.0.0.0"
     upload_rate: float = 0.0  # bytes/s, 0 = no cap
     download_rate: float = 0.0
-    slots: int = 8
+    slots: int = 8  # regular upload slots, at least
+    rate_based_slots: bool = True  # more while the upload has room (choker.py)
     rechoke_interval: float = 10.0
     status_interval: float = 1.0
     max_peers: int = 50
@@ -69,14 +70,21 @@ class PeerConn:
         self.wake = asyncio.Event()
         self.hash_fails = 0
         self.closed = False
-        self.last_sent = time.monotonic()
+        self.last_sent = self.last_heard = time.monotonic()
 
     def __repr__(self) -> str:
         return f"<peer {self.ip} {self.remote_id[:8]!r}>"
 
     def send(self, data: bytes) -> None:
-        if not self.closed:
+        if not self.closed and not self.writer.is_closing():  # (a connection the peer broke is being torn down)
             self.writer.write(data)
+            self.last_sent = time.monotonic()
+
+    def send_all(self, parts: list[bytes]) -> None:
+        """Several messages in one write: one system call and no tiny TCP segment of its own (the streams
+        set TCP_NODELAY, so a 13-byte piece header written alone would leave as a packet of its own)."""
+        if parts and not self.closed and not self.writer.is_closing():
+            self.writer.writelines(parts)
             self.last_sent = time.monotonic()
 
     def close(self) -> None:
@@ -96,9 +104,11 @@ class PeerConn:
         parser = wire.WireParser(wire.max_length_for(c.torrent.num_pieces))
         try:
             while not self.closed:
-                data = await asyncio.wait_for(self.reader.read(256 * 1024), READ_TIMEOUT)
+                # (no timer per read: the rechoker closes a connection silent for READ_TIMEOUT)
+                data = await self.reader.read(256 * 1024)
                 if not data:
                     break
+                self.last_heard = time.monotonic()
                 pause = c.down_cap.delay(len(data), time.monotonic())
                 for msg in parser.feed(data):
                     self.handle(msg)
@@ -106,7 +116,7 @@ class PeerConn:
                     await asyncio.sleep(pause)
         except wire.WireError as e:
             log.warning("%r broke the protocol: %s", self, e)
-        except (TimeoutError, ConnectionError, OSError):
+        except (ConnectionError, OSError):
             pass
         finally:
             self.close()
@@ -137,7 +147,9 @@ class PeerConn:
                 self.pieces.add(m.index)
                 c.picker.peer_has(m.index)
                 if m.index not in c.picker.have:  # a piece we hold already changes nothing for us
-                    self.update_interest()
+                    if not self.am_interested:  # (it has one we lack: no need to compare the sets)
+                        self.am_interested = True
+                        self.send(wire.simple(wire.INTERESTED))
                     self.fill()
         elif k == wire.BITFIELD:
             # BEP 3 wants it first, but aria2 sends one again after some haves: a later one only adds
@@ -180,9 +192,9 @@ class PeerConn:
         room = depth - len(self.inflight)
         if room <= 0 or (room < depth // 4 and self.inflight):
             return  # top up in batches: fewer, larger writes
-        for b in self.client.picker.pick(self, self.pieces, room):
-            self.inflight.add(b)
-            self.send(wire.request(*b))
+        blocks = self.client.picker.pick(self, self.pieces, room)
+        self.inflight.update(blocks)
+        self.send_all([wire.request(*b) for b in blocks])
 
     def choke(self, yes: bool) -> None:
         if yes != self.am_choking:
@@ -205,8 +217,7 @@ class PeerConn:
                 await asyncio.sleep(pause)
             if self.am_choking or self.closed:
                 continue
-            self.send(wire.piece_header(index, begin, length))
-            self.send(data)
+            self.send_all([wire.piece_header(index, begin, length), data])
             now = time.monotonic()
             self.up.add(length, now)
             c.uploaded.add(length, now)
@@ -229,7 +240,7 @@ class Client:
         self.extra_peers = list(peers)
         self.store = PieceStore(torrent, folder)
         self.picker = PiecePicker([torrent.piece_size(i) for i in range(torrent.num_pieces)])
-        self.choker = Choker(self.s.slots)
+        self.choker = Choker(self.s.slots, rate_based=self.s.rate_based_slots)
         self.conns: dict[bytes, PeerConn] = {}
         self.connecting: set[tuple[str, int]] = set()
         self.banned_ids: set[bytes] = set()
@@ -407,7 +418,7 @@ class Client:
 
     def interested_now(self, conn: PeerConn) -> None:
         # a free upload slot is used at once rather than at the next rechoke
-        if sum(not c.am_choking for c in self.conns.values()) < self.s.slots + 1:
+        if sum(not c.am_choking for c in self.conns.values()) < self.choker.current + 1:
             conn.choke(False)
 
     # periodic work
@@ -415,12 +426,16 @@ class Client:
         while True:
             await asyncio.sleep(self.s.rechoke_interval)
             now = time.monotonic()
-            views = [PeerView(c, c.peer_interested, c.down.rate(now), c.up.total) for c in self.conns.values()]
+            views = [PeerView(c, c.peer_interested, c.down.rate(now), c.up.total, c.up.rate(now))
+                     for c in self.conns.values()]
             unchoke = self.choker.rechoke(views, seeding=self.picker.complete)
             for c in list(self.conns.values()):
                 c.choke(c not in unchoke)
                 if now - c.last_sent > 60:  # BEP 3: peers drop a connection silent for two minutes
                     c.send(wire.KEEP_ALIVE)
+                if now - c.last_heard > READ_TIMEOUT:
+                    log.info("%r: silent for %d s, closed", c, READ_TIMEOUT)
+                    c.close()
 
     async def _announce_all(self, event: str) -> AnnounceReply | None:
         left = sum(self.torrent.piece_size(i) for i in range(self.torrent.num_pieces) if i not in self.picker.have)
