@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from functools import cache
@@ -92,9 +93,17 @@ class Backend(ABC):
     def signal(self, state: LabState, handle: int, sig: int) -> None:
         """Send sig to the command started as `handle` and everything it started. Gone already: no error."""
 
-    @abstractmethod
+    WAIT_POLL = 0.02  # seconds between looks in `wait`; a backend whose `alive` is costly looks less often
+
     def wait(self, state: LabState, handle: int, timeout: float) -> bool:
-        """Wait until the command has ended (True) or timeout seconds have passed (False)."""
+        """Wait until the command has ended (True) or timeout seconds have passed (False). By default it
+        asks `alive` until then; a backend that can block on the end instead overrides this."""
+        deadline = time.monotonic() + timeout
+        while self.alive(state, handle):
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(self.WAIT_POLL)
+        return True
 
     @abstractmethod
     def processes(self, state: LabState, node: str) -> list[Process]:

@@ -93,14 +93,6 @@ class LocalBackend(Backend):
         except (ProcessLookupError, PermissionError):
             pass
 
-    def wait(self, state: LabState, handle: int, timeout: float) -> bool:
-        deadline = time.monotonic() + timeout
-        while self.alive(state, handle):
-            if time.monotonic() > deadline:
-                return False
-            time.sleep(0.02)
-        return True
-
     def node_pids(self, state: LabState, node: str) -> list[int]:
         """Host pids of node's own processes (a backend may leave out its plumbing)."""
         return netns_pids([self.namespace(state, node)])

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import re
 import shlex
-import time
 from pathlib import Path
 
 from ..backend import Process
@@ -23,6 +22,8 @@ PID_BITS = 22
 
 class NodeProcesses:
     """The process half of the backend contract; the backend gives `_exec` (a command in a node)."""
+
+    WAIT_POLL = 0.05  # each look of `wait` (through `alive`) is a command run on the node's host
 
     def _exec(self, state: LabState, node: str, argv: list[str],
               env: dict[str, str] | None = None) -> tuple[int, bytes, bytes]:
@@ -72,13 +73,6 @@ class NodeProcesses:
         except WirelabError:
             pass  # gone already, with its node
 
-    def wait(self, state: LabState, handle: int, timeout: float) -> bool:
-        deadline = time.monotonic() + timeout
-        while self.alive(state, handle):
-            if time.monotonic() > deadline:
-                return False
-            time.sleep(0.05)
-        return True
 
     def _ps(self, state: LabState, node: str, extra: str = "") -> tuple[list[tuple[int, int, int, str]], str]:
         """(pid, ppid, pgid, command) of every process in the node, and the output of `extra`."""
