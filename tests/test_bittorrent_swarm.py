@@ -194,3 +194,37 @@ def test_upload_cap_holds_the_seed_back(tmp_path):
 
     # 1 MiB at 400 kB/s with a burst of 100 kB cannot take less than about 2.3 s
     assert asyncio.run(go()) > 2.0
+
+
+def test_a_silent_peer_is_dropped_and_a_talking_one_kept(tmp_path, monkeypatch):
+    from services.bittorrent import peer
+    monkeypatch.setattr(peer, "READ_TIMEOUT", 1.5)
+    t, seed_dir, _ = torrent_for(tmp_path, 256 * 1024)
+
+    async def go():
+        seed = client(t, seed_dir)
+        await seed.start()
+        socks = []
+        for name in (b"-XX0001-silentsilent", b"-XX0001-talkingtalki"):
+            r, w = await asyncio.open_connection("127.0.0.1", seed.s.port)
+            w.write(wire.Handshake(t.info_hash, name).encode())
+            await r.readexactly(wire.HANDSHAKE_LEN)
+            socks.append((r, w))
+        (silent_r, _), (talking_r, talking_w) = socks
+        t0 = time.monotonic()
+        ends = {}
+        while time.monotonic() - t0 < 4 and len(ends) < 1:
+            talking_w.write(wire.KEEP_ALIVE)
+            try:
+                await asyncio.wait_for(silent_r.read(1 << 16), 0.3)  # its bitfield, then the end
+            except TimeoutError:
+                continue
+            if silent_r.at_eof():
+                ends["silent"] = time.monotonic() - t0
+        alive = not talking_r.at_eof()
+        await seed.stop()
+        return ends, alive
+
+    ends, alive = asyncio.run(go())
+    assert 1.5 <= ends["silent"] < 3.5  # closed after READ_TIMEOUT, at the next rechoke round
+    assert alive

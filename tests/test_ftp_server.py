@@ -390,7 +390,7 @@ def test_sigterm_says_421_to_every_session_and_exits_0(tmp_path):
 
 
 @pytest.mark.parametrize("loop", ["uvloop", "asyncio"])
-def test_out_of_descriptors_the_server_waits_and_serves_again(tmp_path, loop):
+def test_out_of_descriptors_the_server_stays_up_and_serves_again(tmp_path, loop):
     extra = ("--asyncio-loop",) if loop == "asyncio" else ()
     s = start_server(tmp_path, "127.0.21.14", 2121, *extra, max_fds=40)
     try:
