@@ -73,10 +73,11 @@ def _seeds(info_hash: bytes) -> int:
 
 
 def _peer_connections(running: labs.RunningLab, node: str) -> int:
-    """Established TCP connections of `node` to or from a peer port (6881), the tracker's not counted."""
+    """How many other peers `node` holds an established TCP connection with, to or from a peer port (6881):
+    distinct addresses, as two peers dialling each other at once briefly hold two connections."""
     out = running.run(node, ["ss", "-Htn", "state", "established", "( sport = :6881 or dport = :6881 )"],
                       timeout=10).stdout
-    return len(out.splitlines())
+    return len({line.split()[-1].rpartition(":")[0] for line in out.splitlines() if line.split()})
 
 
 def _stop(procs: list[subprocess.Popen]) -> None:

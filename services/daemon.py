@@ -38,6 +38,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import resource
 import signal
 import sys
 from collections.abc import Awaitable, Callable
@@ -138,6 +139,14 @@ async def _amain(name: str, args: argparse.Namespace, run: Run) -> None:
     d = Daemon(name)
     d._install()
     await run(args, d)
+
+
+def raise_fd_limit() -> None:
+    """As many connections as the system lets a server hold: the soft descriptor limit raised to the hard
+    one (the usual soft limit of 1024 is too few)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
 def use_fast_loop() -> None:

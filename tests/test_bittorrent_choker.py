@@ -43,7 +43,7 @@ def upload(rates_up, rates_down=None):
 
 
 def test_rate_based_slots_open_while_the_upload_has_room():
-    # 1.25 MB/s (a 10 Mbit/s uplink) spread over 8 peers: room for 15 of the 16 peers interested here
+    # 1.25 MB/s (a 10 Mbit/s uplink) spread over 8 peers: room for 24, so for all 16 interested here
     c = Choker(slots=8, optimistic_every=1000, rng=random.Random(2), rate_based=True)
     got = c.rechoke(upload([1.25e6 / 8] * 8 + [0] * 8), seeding=False)
     assert c.current == 16 and len(got) == 16

@@ -228,3 +228,38 @@ def test_a_silent_peer_is_dropped_and_a_talking_one_kept(tmp_path, monkeypatch):
     ends, alive = asyncio.run(go())
     assert 1.5 <= ends["silent"] < 3.5  # closed after READ_TIMEOUT, at the next rechoke round
     assert alive
+
+
+def test_a_peer_that_asks_and_never_reads_is_dropped_too(tmp_path, monkeypatch):
+    # it requests every block and reads none: our send buffer fills, and a plain close would wait for it
+    # forever; after the read timeout the connection is aborted and the peer forgotten
+    import socket
+
+    from services.bittorrent import peer
+    monkeypatch.setattr(peer, "READ_TIMEOUT", 1.5)
+    t, seed_dir, _ = torrent_for(tmp_path, 8 * 1024 * 1024)
+
+    async def go():
+        seed = client(t, seed_dir)
+        await seed.start()
+        s = socket.socket()
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # a small window, filled at once
+        s.setblocking(False)
+        await asyncio.get_running_loop().sock_connect(s, ("127.0.0.1", seed.s.port))
+        asks = [wire.simple(wire.INTERESTED)]
+        asks += [wire.request(i, off, wire.BLOCK) for i in range(t.num_pieces) for off in range(0, PIECE, wire.BLOCK)]
+        await asyncio.get_running_loop().sock_sendall(
+            s, wire.Handshake(t.info_hash, b"-XX0001-neverreads00").encode() + b"".join(asks))
+        await asyncio.sleep(0.5)
+        held = len(seed.conns)
+        t0 = time.monotonic()
+        while seed.conns and time.monotonic() - t0 < 5:
+            await asyncio.sleep(0.1)
+        gone_after = time.monotonic() - t0
+        await seed.stop()
+        s.close()
+        return held, gone_after, len(seed.conns)
+
+    held, gone_after, left = asyncio.run(go())
+    assert held == 1 and left == 0
+    assert gone_after < 4.5

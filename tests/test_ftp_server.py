@@ -391,8 +391,9 @@ def test_sigterm_says_421_to_every_session_and_exits_0(tmp_path):
 
 @pytest.mark.parametrize("loop", ["uvloop", "asyncio"])
 def test_out_of_descriptors_the_server_stays_up_and_serves_again(tmp_path, loop):
+    # a session limit above what the descriptors allow, so that the descriptors run out first
     extra = ("--asyncio-loop",) if loop == "asyncio" else ()
-    s = start_server(tmp_path, "127.0.21.14", 2121, *extra, max_fds=40)
+    s = start_server(tmp_path, "127.0.21.14", 2121, "--max-sessions", "1000", *extra, max_fds=40)
     try:
         crowd = [socket.create_connection((s.host, s.port), timeout=5) for _ in range(60)]  # past its limit
         greeted = []
@@ -405,6 +406,41 @@ def test_out_of_descriptors_the_server_stays_up_and_serves_again(tmp_path, loop)
         assert f.sendcmd("NOOP").startswith("200")
         f.quit()
         assert s.proc.poll() is None
+    finally:
+        stop_server(s)
+
+
+def test_sessions_past_the_limit_get_421_and_a_freed_place_is_taken_again(tmp_path):
+    s = start_server(tmp_path, "127.0.21.16", 2121, "--max-sessions", "5")
+    try:
+        crowd = []
+        for _ in range(12):
+            c = socket.create_connection((s.host, s.port), timeout=5)
+            crowd.append((c, c.recv(200)))
+        assert [g[:4] for _, g in crowd] == [b"220 "] * 5 + [b"421 "] * 7
+        assert crowd[5][1] == b"421 Too many sessions (5); try again later.\r\n"
+        assert all(c.recv(10) == b"" for c, _ in crowd[5:])  # and closed
+        crowd[0][0].close()
+        deadline = time.monotonic() + 5
+        while True:  # its place is free once the server has seen it go
+            c = socket.create_connection((s.host, s.port), timeout=5)
+            greeting = c.recv(200)
+            c.close()
+            if greeting.startswith(b"220 ") or time.monotonic() > deadline:
+                break
+            time.sleep(0.05)
+        assert greeting.startswith(b"220 ")
+        assert "turned away: 5 sessions already" in s.log.read_text()
+    finally:
+        for c, _ in crowd:
+            c.close()
+        stop_server(s)
+
+
+def test_the_session_limit_follows_the_descriptor_limit(tmp_path):
+    s = start_server(tmp_path, "127.0.21.17", 2121, max_fds=100)  # (100 - 25) // 3: 25 sessions
+    try:
+        assert "at most 25 sessions" in s.log.read_text()
     finally:
         stop_server(s)
 

@@ -8,9 +8,9 @@ every leecher gets data to trade, as libtorrent's seeding choker does.
 
 How many regular slots: `slots` at least, and more while the upload has room for them (the rule of
 libtorrent's rate-based choker: a slot opens while the peers served would each still get at least a
-threshold that starts at 1 KiB/s and rises 2 KiB/s with every slot). Here the rule is applied to the upload
-rate of the last round shared among one more peer, so the slots a link has room for open in one round,
-not one a round. A 10 Mbit/s uplink has room for about 24 slots, a 1 Mbit/s one for about 8. A peer that
+threshold that starts at 1 KiB/s and rises 2 KiB/s with every slot). Here the rule is applied to our upload
+rate of late (the peers' rate meters, a 5-second average) shared among one more peer, so the slots a link
+has room for open in one round, not one a round. A 10 Mbit/s uplink has room for about 24 slots, a 1 Mbit/s one for about 8. A peer that
 is choked by all but a few others falls behind and has ever less to trade; where the uplinks have room
 to serve it too, it is served.
 """

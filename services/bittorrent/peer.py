@@ -93,6 +93,12 @@ class PeerConn:
             self.wake.set()
             self.writer.close()
 
+    def abort(self) -> None:
+        """Close at once, dropping what waits to be sent: a peer that reads nothing would otherwise hold the
+        connection (and its place among our peers) for as long as TCP keeps probing its zero window."""
+        self.close()
+        self.writer.transport.abort()
+
     async def run(self) -> None:
         c = self.client
         if c.picker.have:
@@ -114,6 +120,7 @@ class PeerConn:
                     self.handle(msg)
                 if pause:
                     await asyncio.sleep(pause)
+                    self.last_heard = time.monotonic()  # (a download cap's pause is not the peer's silence)
         except wire.WireError as e:
             log.warning("%r broke the protocol: %s", self, e)
         except (ConnectionError, OSError):
@@ -293,7 +300,7 @@ class Client:
 
     # connections
     def connect(self, addr: tuple[str, int]) -> None:
-        if (addr in self.connecting or addr in self.banned_addrs or len(self.conns) >= self.s.max_peers
+        if (self.stopping or addr in self.connecting or addr in self.banned_addrs or len(self.conns) >= self.s.max_peers
                 or any(c.addr == addr for c in self.conns.values())
                 or (addr[1] == self.s.port and addr[0] in ("127.0.0.1", self.s.host))):
             return
@@ -433,9 +440,9 @@ class Client:
                 c.choke(c not in unchoke)
                 if now - c.last_sent > 60:  # BEP 3: peers drop a connection silent for two minutes
                     c.send(wire.KEEP_ALIVE)
-                if now - c.last_heard > READ_TIMEOUT:
+                if now - c.last_heard > READ_TIMEOUT:  # (closed or not: a peer reading nothing never lets go)
                     log.info("%r: silent for %d s, closed", c, READ_TIMEOUT)
-                    c.close()
+                    c.abort()
 
     async def _announce_all(self, event: str) -> AnnounceReply | None:
         left = sum(self.torrent.piece_size(i) for i in range(self.torrent.num_pieces) if i not in self.picker.have)

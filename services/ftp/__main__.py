@@ -46,6 +46,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--data-idle", type=float, default=60, help="seconds a data connection may stall")
     s.add_argument("--login-delay", type=float, default=1.0, help="seconds before answering a failed login")
     s.add_argument("--login-failures", type=int, default=3, help="failed logins before the connection closes")
+    s.add_argument("--max-sessions", type=int, default=0, metavar="N",
+                   help="sessions at once; more get 421 (default: what the descriptor limit allows)")
     s.add_argument("--asyncio-loop", action="store_true",
                    help="run on asyncio's own event loop even when uvloop is installed")
     c = sub.add_parser("client", help="a small client: ls, get, put")
@@ -77,14 +79,15 @@ async def serve(args: argparse.Namespace, d: daemon.Daemon) -> None:
         _seed(Path(args.seed), root)
     config = ServerConfig(load_accounts(args.config, root),
                           Limits(login_failures=args.login_failures, failure_delay=args.login_delay),
-                          args.passive_ports, args.data_port, args.idle, args.data_idle)
+                          args.passive_ports, args.data_port, args.idle, args.data_idle, args.max_sessions)
+    daemon.raise_fd_limit()
     server = FtpServer(config)
     try:
         await server.start(args.listen, args.port)
     except OSError as e:
         raise daemon.ConfigError(f"cannot listen on {args.listen} port {args.port}: {e.strerror}") from None
-    log.info("FTP on %s port %d; active from port %d, passive %d-%d", args.listen, args.port, args.data_port,
-             args.passive_ports.start, args.passive_ports.stop - 1)
+    log.info("FTP on %s port %d; active from port %d, passive %d-%d; at most %d sessions", args.listen, args.port,
+             args.data_port, args.passive_ports.start, args.passive_ports.stop - 1, server.allowed)
     await d.stopped()
     await server.stop()
 
@@ -106,7 +109,7 @@ def main(argv: list[str] | None = None) -> None:
     if argv[:1] == ["client"]:  # a command, not a daemon: no signal shell, exit 1 when the server refuses
         client(build_parser().parse_args(argv))
         return
-    if "--asyncio-loop" not in argv:
+    if not getattr(build_parser().parse_known_args(argv)[0], "asyncio_loop", False):
         daemon.use_fast_loop()
     daemon.main("ftp", build_parser, serve, argv)
 

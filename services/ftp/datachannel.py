@@ -14,6 +14,7 @@ import socket
 from pathlib import Path
 
 CHUNK = 1 << 20  # per read and write: few system calls per megabyte
+SCAN = 1024  # passive ports tried in turn after the random draws
 SENDFILE_CHUNK = 64 << 10  # per sendfile call (see _sendfile); progress is noted between calls
 
 
@@ -54,11 +55,14 @@ class PassiveListener:
     @classmethod
     def open(cls, local: str, ports: range, rng: random.Random) -> PassiveListener | None:
         # a random port, one a third party cannot guess, and no pile-up on the range's start; then, should a
-        # few random tries all be taken, every port of the range in turn from a random place
+        # few random tries all be taken, the ports that follow a random place in turn (a bounded number: a
+        # range that full is answered 425, not searched port by port within the event loop)
         n = len(ports)
+        if n == 0:
+            return None
         start = rng.randrange(n)
         tries = itertools.chain((ports[rng.randrange(n)] for _ in range(min(8, n))),
-                                (ports[(start + i) % n] for i in range(n)))
+                                (ports[(start + i) % n] for i in range(min(n, SCAN))))
         for port in tries:
             sock = socket.socket(_family(local), socket.SOCK_STREAM)
             try:
@@ -127,8 +131,8 @@ async def send_file(sock: socket.socket, path: Path, offset: int, ascii: bool, p
     with f:
         if not ascii:
             size = os.fstat(f.fileno()).st_size
-            if offset < size:
-                await _sendfile(loop, sock, f.fileno(), offset, size, progress)
+            if offset < size and await _sendfile(loop, sock, f.fileno(), offset, size, progress) < size:
+                raise LocalError(OSError(errno.EIO, "the file got shorter while it was being sent"))
             return
         f.seek(offset)
         while chunk := f.read(CHUNK):
@@ -154,8 +158,8 @@ async def _sendfile(loop: asyncio.AbstractEventLoop, sock: socket.socket, fd: in
             sent = os.sendfile(out, fd, offset, min(SENDFILE_CHUNK, end - offset))
         except BlockingIOError:
             return
-        except OSError as e:
-            done.set_exception(e)
+        except OSError as e:  # the client's side (426), or the file's (451: a disk error)
+            done.set_exception(e if isinstance(e, ConnectionError) or e.errno == errno.ENOTCONN else LocalError(e))
             return
         offset += sent
         progress.add(sent)
@@ -237,7 +241,7 @@ async def _splice_to_file(sock: socket.socket, fd: int, progress: Progress) -> N
             try:
                 n = os.splice(sock.fileno(), w, CHUNK, flags=os.SPLICE_F_MOVE | os.SPLICE_F_NONBLOCK)
             except BlockingIOError:
-                await _ready(loop, sock.fileno())
+                await _readable(loop, sock.fileno())
                 continue
             if n == 0:
                 return  # the client closed: end of file
@@ -252,11 +256,10 @@ async def _splice_to_file(sock: socket.socket, fd: int, progress: Progress) -> N
         os.close(w)
 
 
-async def _ready(loop: asyncio.AbstractEventLoop, fd: int, write: bool = False) -> None:
-    """Until `fd` can be read (or written, with write=True)."""
+async def _readable(loop: asyncio.AbstractEventLoop, fd: int) -> None:
     ready = loop.create_future()
-    (loop.add_writer if write else loop.add_reader)(fd, lambda: ready.done() or ready.set_result(None))
+    loop.add_reader(fd, lambda: ready.done() or ready.set_result(None))
     try:
         await ready
     finally:
-        (loop.remove_writer if write else loop.remove_reader)(fd)
+        loop.remove_reader(fd)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import resource
 import socket
 from collections import deque
 from dataclasses import dataclass
@@ -35,6 +36,20 @@ class ServerConfig:
     data_port: int = 20  # active transfers leave from here (RFC 959 3.2: L-1 of the control port)
     idle: float = 300.0  # control connection: seconds without a command
     data_idle: float = 60.0  # data connection: seconds without a byte, or without the client connecting
+    max_sessions: int = 0  # more get 421 and are closed; 0: as many as the descriptor limit allows
+
+
+def sessions_allowed(config: ServerConfig) -> int:
+    """config.max_sessions, or what the descriptor limit allows: a session may hold three (control, data
+    and passive listener), and the process keeps a few for itself. Turning the rest away with a 421 is
+    what RFC 959 offers a busy server; running out of descriptors would refuse them with no word at all
+    (libuv accepts and drops what it cannot hold) or leave them hanging in the backlog (asyncio)."""
+    if config.max_sessions > 0:
+        return config.max_sessions
+    soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    if soft == resource.RLIM_INFINITY:
+        return 1 << 20
+    return max(1, (soft - min(32, soft // 4)) // 3)
 
 
 class ControlConnection(asyncio.Protocol):
@@ -42,8 +57,10 @@ class ControlConnection(asyncio.Protocol):
     task: a login costs no task and no timer per command (the idle timeout is one timer, re-armed). On
     uvloop, reads land in the loop's one shared buffer and come here as bytes of their own size."""
 
-    def __init__(self, config: ServerConfig, rng: random.Random, connections: set[ControlConnection]) -> None:
-        self.config, self.rng, self.connections = config, rng, connections
+    def __init__(self, config: ServerConfig, rng: random.Random, connections: set[ControlConnection],
+                 allowed: int = 1 << 20) -> None:
+        self.config, self.rng, self.connections, self.allowed = config, rng, connections, allowed
+        self.turned_away = False
         self.listener: PassiveListener | None = None
         self.transfer: asyncio.Task | None = None
         self.aborting = False
@@ -58,6 +75,13 @@ class ControlConnection(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport: asyncio.Transport = transport  # type: ignore[assignment]
         self.loop = asyncio.get_running_loop()
+        if len(self.connections) >= self.allowed:
+            self.turned_away = True
+            log.warning("%s: turned away: %d sessions already", transport.get_extra_info("peername")[0],
+                        len(self.connections))
+            transport.write(Reply.of(421, f"Too many sessions ({self.allowed}); try again later.").encode())
+            transport.close()
+            return
         sock = transport.get_extra_info("socket")
         # ABOR sent as urgent data (Python's ftplib does) must stay in the stream, not be lost out of band
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_OOBINLINE, 1)  # (asyncio and uvloop set TCP_NODELAY)
@@ -70,6 +94,8 @@ class ControlConnection(asyncio.Protocol):
         self.act(self.session.start())
 
     def data_received(self, data: bytes) -> None:
+        if self.turned_away:
+            return
         self.last = self.loop.time()
         if self._paused is not None:
             self._held.append(data)
@@ -78,6 +104,8 @@ class ControlConnection(asyncio.Protocol):
         self._flow()
 
     def connection_lost(self, exc: Exception | None) -> None:
+        if self.turned_away:
+            return
         self.closed = True
         self.session.closed = True  # commands still queued behind a transfer die with the connection
         self._idle.cancel()
@@ -89,10 +117,14 @@ class ControlConnection(asyncio.Protocol):
         self._drop_listener()
 
     def pause_writing(self) -> None:  # a client that sends commands but never reads the replies
+        if self.turned_away:
+            return
         self._write_paused = True
         self._flow()
 
     def resume_writing(self) -> None:
+        if self.turned_away:
+            return
         self._write_paused = False
         self._flow()
 
@@ -244,10 +276,11 @@ class FtpServer:
         self._server: asyncio.Server | None = None
 
     async def start(self, host: str, port: int) -> None:
-        # one protocol object per connection and no task: on uvloop (the daemon's loop when installed)
-        # accepting and greeting happen in libuv's C code within the loop turn the SYN completes in
+        # one protocol object per connection and no task per connection (on uvloop, the daemon's loop when
+        # installed, libuv does the accepting; the greeting is connection_made's)
+        self.allowed = allowed = sessions_allowed(self.config)
         self._server = await asyncio.get_running_loop().create_server(
-            lambda: ControlConnection(self.config, self.rng, self.connections), host, port,
+            lambda: ControlConnection(self.config, self.rng, self.connections, allowed), host, port,
             family=socket.AF_INET6 if ":" in host else socket.AF_INET, backlog=512, reuse_address=True)
 
     async def stop(self) -> None:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import ipaddress
 import logging
-import resource
 import sys
 from pathlib import Path
 
@@ -70,13 +69,6 @@ def build_parser() -> argparse.ArgumentParser:
     return ap
 
 
-def _raise_fd_limit() -> None:
-    """As many connections as the system lets us hold (the default soft limit of 1024 is too few)."""
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if soft < hard:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-
-
 def _access_log(peer: str, req: Request, reply: Reply) -> None:
     access.info("%s %s %s %d %s %d", peer, req.method, req.target, reply.status, reply.note or "-",
                 len(reply.body))
@@ -85,7 +77,7 @@ def _access_log(peer: str, req: Request, reply: Reply) -> None:
 async def run(args: argparse.Namespace, d: daemon.Daemon) -> None:
     if args.role == "get":
         raise daemon.ConfigError("internal: get is not a daemon")
-    _raise_fd_limit()
+    daemon.raise_fd_limit()
     options = ServerOptions(Limits(), args.idle_timeout, args.request_timeout, max_requests=args.max_requests)
     logs = _access_log if access.isEnabledFor(logging.INFO) else None
     if args.role == "origin":
