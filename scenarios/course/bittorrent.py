@@ -15,9 +15,9 @@ import os
 import shutil
 from urllib.parse import quote_from_bytes
 
-from scenarios.framework.assertions import Assertion, Outcome
+from scenarios.framework.assertions import SHOWN, Assertion, Outcome
 from scenarios.framework.describers.bittorrent import PEER_PORT, peer_messages
-from scenarios.framework.frames import Traffic
+from scenarios.framework.frames import Frame, Traffic
 from services.bittorrent import bencode, metainfo
 from services.bittorrent.metainfo import Torrent
 
@@ -36,8 +36,8 @@ def bt_connections(traffic: Traffic, capture: str, after: str):
     return [c for c in traffic.connections(capture, after=after) if PEER_PORT in (c.server.port, c.client.port)]
 
 
-def announces(traffic: Traffic, capture: str, ip: str, after: str) -> list[tuple[str, dict | None]]:
-    """(request line, decoded reply) of each announce `ip` made, from the capture."""
+def announces(traffic: Traffic, capture: str, ip: str, after: str) -> list[tuple[str, dict | None, list[Frame]]]:
+    """(request line, decoded reply, the connection's frames) of each announce `ip` made, from the capture."""
     out = []
     for c in traffic.connections(capture, after=after):
         if c.server.port != TRACKER_PORT or c.client.ip != ip:
@@ -48,46 +48,63 @@ def announces(traffic: Traffic, capture: str, ip: str, after: str) -> list[tuple
             reply = bencode.decode(body) if head.startswith(b"HTTP/1.1 200") else None
         except ValueError:
             reply = None
-        out.append((request, reply))
+        out.append((request, reply, c.frames))
     return out
 
 
 class PerPeer(Assertion):
-    """An assertion checked on each peer's own access link; `check` says what is wrong, or None."""
+    """An assertion checked on each peer's own access link; `check` says what is wrong, or None, and
+    `cite`s the frames it rests on (the report keeps those of the first peer, or of the one that failed)."""
 
     def __init__(self, text: str, peers: dict[str, str], torrent: Torrent, after: str):
         self.text, self.peers, self.torrent, self.after = text, peers, torrent, after
         self.capture = capture_of(next(iter(peers)))
+        self.evidence: list[Frame] = []
+
+    def cite(self, *frames: Frame) -> None:
+        self.evidence += frames
 
     def evaluate(self, traffic: Traffic) -> Outcome:
-        said = []
+        said, shown = [], []
         for peer, ip in self.peers.items():
+            self.evidence = []
             problem = self.check(traffic, peer, ip)
             if problem:
-                return Outcome(self.text, False, f"{peer}: {problem}", capture=capture_of(peer))
+                return Outcome(self.text, False, f"{peer}: {problem}", _shown(self.evidence), capture_of(peer))
+            shown = shown or self.evidence
             said.append(peer)
-        return Outcome(self.text, True, f"true of {', '.join(said)}", capture=self.capture)
+        return Outcome(self.text, True, f"true of {', '.join(said)}", _shown(shown), self.capture)
 
     def check(self, traffic: Traffic, peer: str, ip: str) -> str | None:
         raise NotImplementedError
+
+
+def _shown(frames: list[Frame]) -> list[Frame]:
+    """Each frame once, in capture order, at most SHOWN of them."""
+    return sorted({(f.capture, f.number): f for f in frames}.values(), key=lambda f: f.time)[:SHOWN]
 
 
 class AnnouncedStarted(PerPeer):
     def check(self, traffic, peer, ip):
         ih = "info_hash=" + quote_from_bytes(self.torrent.info_hash)
         seen = announces(traffic, capture_of(peer), ip, self.after)
-        started = [r for q, r in seen if "GET /announce?" in q and ih.lower() in q.lower() and "event=started" in q]
+        started = [f for q, _, f in seen if "GET /announce?" in q and ih.lower() in q.lower() and "event=started" in q]
         if not started:
             return f"no announce with event=started for this info-hash among {len(seen)} tracker requests"
-        if not any(r and isinstance(r.get(b"peers"), bytes) and len(r[b"peers"]) >= 6 for _, r in seen):
+        self.cite(*started[0])
+        listed = [f for _, r, f in seen if r and isinstance(r.get(b"peers"), bytes) and len(r[b"peers"]) >= 6]
+        if not listed:
             return "no tracker reply carried a peer list with a peer in it"
+        self.cite(*listed[0])
         return None
 
 
 class AnnouncedCompleted(PerPeer):
     def check(self, traffic, peer, ip):
-        if not any("event=completed" in q for q, _ in announces(traffic, capture_of(peer), ip, self.after)):
+        done = [f for q, _, f in announces(traffic, capture_of(peer), ip, self.after) if "event=completed" in q]
+        if not done:
             return "no announce with event=completed"
+        self.cite(*done[0])
         return None
 
 
@@ -103,7 +120,10 @@ class Handshakes(PerPeer):
             if {m.side for m in hs} != {"client", "server"}:
                 return f"connection {c}: handshakes seen from {sorted(m.side for m in hs)}, not from both ends"
             if any(m.data != self.torrent.info_hash for m in hs):
+                self.cite(*(f for m in hs for f in m.frames))
                 return f"connection {c}: a handshake names another info-hash"
+            for kind in ("handshake", "bitfield", "have") if not self.evidence else ():
+                self.cite(*(f for m in msgs if m.kind == kind for f in m.frames[:1]))
             kinds |= {m.kind for m in msgs}
         missing = {"bitfield", "have"} - kinds
         return f"never saw {' or '.join(sorted(missing))}" if missing else None
@@ -120,11 +140,16 @@ class UnchokeBeforePieces(PerPeer):
                 asked = [m for m in msgs if m.side == asker and m.kind == "request"]
                 pieces += len(sent)
                 if (sent or asked) and unchoke is None:
+                    self.cite(*(sent or asked)[0].frames)
                     return f"connection {c}: {len(sent)} pieces and {len(asked)} requests without an unchoke"
                 if sent and sent[0].time < unchoke.time:
+                    self.cite(*unchoke.frames, *sent[0].frames[:1])
                     return f"connection {c}: a piece was sent before the unchoke"
                 if asked and asked[0].time < unchoke.time:
+                    self.cite(*unchoke.frames, *asked[0].frames)
                     return f"connection {c}: a block was requested before the unchoke"
+                if sent and asked and not self.evidence:  # the unchoke, the first request, the first piece
+                    self.cite(*unchoke.frames, *asked[0].frames, *sent[0].frames[:1])
         return None if pieces else "no piece at all"
 
 
@@ -136,6 +161,8 @@ class WholeFile(PerPeer):
             incoming = "server" if c.client.ip == ip else "client"
             for m in peer_messages(c):
                 if m.side == incoming and m.kind == "piece" and m.index < t.num_pieces:
+                    if m.index not in got:
+                        self.cite(*m.frames[:1])  # where each piece begins to arrive
                     buf = got.setdefault(m.index, bytearray(t.piece_size(m.index)))
                     buf[m.begin:m.begin + len(m.data)] = m.data
         missing = [i for i in range(t.num_pieces) if i not in got]
@@ -151,6 +178,7 @@ class LeechersTrade(Assertion):
 
     def evaluate(self, traffic: Traffic) -> Outcome:
         seen: dict[tuple, tuple[int, int]] = {}
+        first: list[Frame] = []  # the first block seen going leecher to leecher
         for peer in self.peers:
             for c in bt_connections(traffic, capture_of(peer), self.after):
                 key = (c.client, c.server)
@@ -164,11 +192,12 @@ class LeechersTrade(Assertion):
                             from_seed += len(m.data)
                         else:
                             from_leechers += len(m.data)
+                            first = first or list(m.frames)
                 seen[key] = (from_seed, from_leechers)
         seed = sum(s for s, _ in seen.values())
         leech = sum(x for _, x in seen.values())
         why = f"{leech} bytes of pieces went leecher to leecher, {seed} came from the seed"
-        return Outcome(self.text, leech > 0, why, capture=self.capture)
+        return Outcome(self.text, leech > 0, why, _shown(first), self.capture)
 
 
 def run(ctx) -> None:

@@ -5,7 +5,7 @@ messages, each labelled as the course names it ("handshake", "bitfield", "have 5
 from __future__ import annotations
 
 import struct
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from scapy.layers.inet import TCP
 from scapy.packet import Packet
@@ -43,6 +43,7 @@ class PeerMessage:
     index: int = 0
     begin: int = 0
     data: bytes = b""  # a piece's block, a bitfield's bits, a handshake's info-hash
+    frames: tuple = field(default=(), compare=False, repr=False)  # the captured frames that carried it
 
 
 def peer_messages(conn) -> list[PeerMessage]:
@@ -53,13 +54,13 @@ def peer_messages(conn) -> list[PeerMessage]:
             continue
         if m.data[:20] == b"\x13BitTorrent protocol":
             hs = wire.parse_handshake(m.data)
-            out.append(PeerMessage(m.side, "handshake", m.time, data=hs.info_hash))
+            out.append(PeerMessage(m.side, "handshake", m.time, data=hs.info_hash, frames=tuple(m.frames)))
             continue
         try:
             w = wire.parse_message(m.data[4:])
         except wire.WireError:
             continue
-        out.append(PeerMessage(m.side, w.name, m.time, w.index, w.begin, w.data))
+        out.append(PeerMessage(m.side, w.name, m.time, w.index, w.begin, w.data, tuple(m.frames)))
     return out
 
 
@@ -72,7 +73,34 @@ class BitTorrent(Describer):
         return TCP in pkt and PEER_PORT in (pkt[TCP].sport, pkt[TCP].dport) and len(pkt[TCP].payload) > 0
 
     def summary(self, pkt: Packet) -> str:
-        return "BitTorrent peer wire"
+        """The messages that begin in this segment ("BitTorrent unchoke, request 3:0, request 3:16384"), or
+        what it carries of a message begun earlier. A guess from one segment (a block's bytes could look
+        like a message's start): assertions work on the reassembled stream, never on this."""
+        data = bytes(pkt[TCP].payload)
+        names, at = [], 0
+        if data[:20] == b"\x13BitTorrent protocol":
+            names.append("handshake")
+            at = wire.HANDSHAKE_LEN
+        while at + 4 <= len(data):
+            (n,) = struct.unpack_from(">I", data, at)
+            if n == 0:
+                names.append("keep-alive")
+            elif n > wire.MAX_BLOCK + 13 or at + 4 >= len(data) or data[at + 4] >= len(wire.NAMES):
+                break
+            else:
+                kind = data[at + 4]
+                name = wire.NAMES[kind]
+                if kind in (wire.REQUEST, wire.PIECE, wire.CANCEL) and at + 13 <= len(data):
+                    index, begin = struct.unpack_from(">II", data, at + 5)
+                    name = f"{name} {index}:{begin}"
+                elif kind == wire.HAVE and at + 9 <= len(data):
+                    name = f"have {struct.unpack_from('>I', data, at + 5)[0]}"
+                names.append(name)
+            at += 4 + n
+        if not names:
+            return f"BitTorrent: {len(data)} bytes more of a message begun earlier (a piece's block)"
+        more = len(names) - 6
+        return "BitTorrent " + ", ".join(names[:6]) + (f" and {more} more" if more > 0 else "")
 
     def split(self, data: bytes, side: str) -> list[int]:
         return _ends(data)
