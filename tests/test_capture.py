@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import struct
 import textwrap
+import time
 from pathlib import Path
 
 import pytest
@@ -179,3 +180,22 @@ def test_a_rated_segment_capture_shows_what_entered_the_bridge_not_what_each_hos
     assert len(from_a) == len(left_a)  # what left a's shaper is what entered the bridge, frame for frame
     assert written_by_a > 10 * len(left_a)  # the rest a's own shaper dropped: in no capture at all
     assert 0 < len(reached_b) < 0.8 * len(on_bridge)  # b's shaper dropped frames the bridge capture shows
+
+
+def test_tcp_frames_on_the_wire_are_mtu_sized_not_offload_sized(running, tmp_path: Path):
+    # a bulk TCP transfer from a to c, through the router: every frame captured on either LAN is at most
+    # the MTU plus the Ethernet header, as on a real LAN (with segmentation offloads on, a veth would pass
+    # 64 KiB segments and the capture would show them whole)
+    c = running.address("c")
+    server = running.popen("c", ["iperf3", "-s", "-1", "-B", c])
+    try:
+        time.sleep(0.5)
+        with running.capture("lan1", tmp_path / "lan1.pcap") as one, \
+                running.capture("lan2", tmp_path / "lan2.pcap") as two:
+            running.run("a", ["iperf3", "-c", c, "-n", "20M", "-l", "128K"], check=True, timeout=60)
+    finally:
+        server.wait(timeout=10)
+    for cap in (one, two):
+        sizes = [len(p) for p in cap.packets()]  # (at this speed tcpdump may miss some: they are not counted)
+        assert len(sizes) > 1000
+        assert max(sizes) == 1514  # full-sized segments: 1448 bytes of data, 32 of TCP, 20 of IP, 14 of Ethernet

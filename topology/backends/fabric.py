@@ -14,7 +14,7 @@ import subprocess
 
 from ..model import Interface, Lab, Node, Segment
 from ..progress import Progress
-from .kernel import KernelError, in_netns, parallel, run_batch, write_sysctls
+from .kernel import KernelError, in_netns, parallel, run_batch, segmentation_offloads_off, write_sysctls
 
 LOSS_SCALE = 1_000_000  # loss is drawn in millionths: 0.0001% is the finest a lab file can ask for
 FABRIC_SYSCTLS = {
@@ -150,12 +150,18 @@ def wire(lab: Lab, node_ns: dict[str, str], fabric: str, progress: Progress) -> 
         def address(node: Node) -> None:
             # Interfaces are still down: switching IPv6 off now ("all" reaches existing ones) comes
             # before any router solicitation or DAD could be sent.
-            in_netns(f"/run/netns/{node_ns[node.name]}", lambda: write_sysctls(node_sysctls(lab, node)))
+            in_netns(f"/run/netns/{node_ns[node.name]}", lambda: node_kernel_settings(lab, node))
             ip, tc = node_lines(lab, node)
             run_batch("ip", ip, netns=node_ns[node.name])
             run_batch("tc", tc, netns=node_ns[node.name])
 
         parallel(address, list(lab.nodes.values()), workers=4)
+
+
+def node_kernel_settings(lab: Lab, node: Node) -> None:
+    """A node's sysctls, and its interfaces cutting TCP segments to the MTU (inside the node's namespace)."""
+    write_sysctls(node_sysctls(lab, node))
+    segmentation_offloads_off(i.name for i in node.interfaces)
 
 
 def node_sysctls(lab: Lab, node: Node) -> dict[str, str]:

@@ -33,7 +33,7 @@ from ..nodefiles import lab_files
 from ..progress import Progress
 from ..state import LabState
 from . import fabric
-from .kernel import existing_netns, has_netem, in_netns, make_uts, parallel, run_batch, write_sysctls
+from .kernel import existing_netns, has_netem, in_netns, make_uts, parallel, run_batch
 from .netns import ETC_NETNS, NetnsBackend
 
 SYSTEM_PYTHON = "/usr/bin/python3"
@@ -153,7 +153,7 @@ class MininetBackend(NetnsBackend):
         self._identity(lab, state, progress)
         with progress.step("addresses and routes", len(nodes)):
             def address(node) -> None:
-                in_netns(f"/run/netns/{nodes[node.name]}", lambda: write_sysctls(fabric.node_sysctls(lab, node)))
+                in_netns(f"/run/netns/{nodes[node.name]}", lambda: fabric.node_kernel_settings(lab, node))
                 ip, _tc = fabric.node_lines(lab, node)  # rates are Mininet's TCLinks
                 run_batch("ip", ip, netns=nodes[node.name])
 
