@@ -35,11 +35,11 @@ SETTLE = 0.15  # the file has not grown for this long: every packet already sent
 SETTLE_MAX = 3.0
 
 # The kernel ring each tcpdump reads from, in KiB. In immediate mode libpcap cuts it into slots of the
-# snapshot length, and on a veth (which passes TCP segments of up to 64 KiB unsplit) that length is the
-# full 256 KiB: the default 2 MiB ring held 8 packets, and a busy moment with tcpdump off the CPU lost
-# frames (a BitTorrent swarm's announces, seen on the core and missing on an access link). 16 MiB holds 64
-# such packets, or thousands of ordinary ones; measured on a veth at 15 Gbit/s, 63 of 98,000 frames were
-# lost (17,000 of 139,000 with the default).
+# snapshot length whenever the interface has segmentation offloads on (a segment's bridge has), and that
+# length is the full 256 KiB: the default 2 MiB ring held 8 packets, and a busy moment with tcpdump off the
+# CPU lost frames (a BitTorrent swarm's announces, seen on the core and missing on an access link). 16 MiB
+# holds 64 slots; measured on a veth with offloads on at 15 Gbit/s, 63 of 98,000 frames were lost (17,000
+# of 139,000 with the default).
 RING_KIB = "16384"
 
 
