@@ -110,14 +110,18 @@ class AnnouncedCompleted(PerPeer):
 
 class Handshakes(PerPeer):
     def check(self, traffic, peer, ip):
-        conns = bt_connections(traffic, capture_of(peer), self.after)
+        # a connection that carried no byte either way said nothing to check (one a peer dialled as it
+        # was being stopped, or whose first bytes came after the capture ended); every other one must
+        # begin with both handshakes
+        conns = [c for c in bt_connections(traffic, capture_of(peer), self.after) if c.up.data or c.down.data]
         if not conns:
-            return "no peer-wire connection"
+            return "no peer-wire connection that carried anything"
         kinds: set[str] = set()
         for c in conns:
             msgs = peer_messages(c)
             hs = [m for m in msgs if m.kind == "handshake"]
             if {m.side for m in hs} != {"client", "server"}:
+                self.evidence = list(c.frames)  # the connection at fault, not what was cited before it
                 return f"connection {c}: handshakes seen from {sorted(m.side for m in hs)}, not from both ends"
             if any(m.data != self.torrent.info_hash for m in hs):
                 self.cite(*(f for m in hs for f in m.frames))
