@@ -76,13 +76,12 @@ class PeerConn:
         return f"<peer {self.ip} {self.remote_id[:8]!r}>"
 
     def send(self, data: bytes) -> None:
-        if not self.closed and not self.writer.is_closing():  # (a connection the peer broke is being torn down)
-            self.writer.write(data)
-            self.last_sent = time.monotonic()
+        self.send_all((data,))
 
-    def send_all(self, parts: list[bytes]) -> None:
+    def send_all(self, parts: tuple[bytes, ...] | list[bytes]) -> None:
         """Several messages in one write: one system call and no tiny TCP segment of its own (the streams
-        set TCP_NODELAY, so a 13-byte piece header written alone would leave as a packet of its own)."""
+        set TCP_NODELAY, so a 13-byte piece header written alone would leave as a packet of its own).
+        Nothing goes to a connection being torn down (the peer broke it, or we closed it)."""
         if parts and not self.closed and not self.writer.is_closing():
             self.writer.writelines(parts)
             self.last_sent = time.monotonic()
